@@ -1,0 +1,162 @@
+"""The command line: ``python3 vpsmcp.pyz COMMAND`` or ``python3 -m vpsmcp COMMAND``.
+
+A thin edge over library code. ``main(argv) -> int`` is what tests call; it is
+the one place where a ``VpsmcpError`` becomes a line on stderr and an exit
+status. Every command works without a terminal: nothing prompts unless a
+flag could not answer instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from vpsmcp import __version__
+from vpsmcp.atomic import write_atomic
+from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
+from vpsmcp.errors import VpsmcpError
+from vpsmcp.locations import default_state_dir, find_config, user_config_path
+from vpsmcp.logs import log, setup_logging
+from vpsmcp.runtime import Runtime
+from vpsmcp.server import base_url, bind_socket, serve
+from vpsmcp.state import StateDir
+
+Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        return command(args, os.environ if env is None else env)
+    except VpsmcpError as exc:
+        print(f"vpsmcp: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpsmcp",
+        description="A remote MCP endpoint with its own OAuth server, for your VPS.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("serve", help="run the server", description="Run the server until SIGTERM or SIGINT.")
+    _config_flag(p)
+    _server_flags(p)
+    p.add_argument("--log-format", choices=("text", "json"), help="log line format (log.format)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="least severe level logged")
+    p.set_defaults(command=_serve)
+
+    p = sub.add_parser(
+        "init",
+        help="write a complete config file",
+        description="Write a config file with every default spelled out and fresh secrets.",
+    )
+    p.add_argument("--config", type=Path, metavar="PATH", help="where to write (default: the user config path)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _server_flags(p)
+    p.set_defaults(command=_init)
+
+    p = sub.add_parser("check-config", help="validate a config file", description="Validate a config file.")
+    _config_flag(p)
+    p.set_defaults(command=_check_config)
+
+    p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")
+    p.set_defaults(command=_version)
+    return parser
+
+
+def _config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="config file (default: ./vpsmcp.toml, then ~/.config/vpsmcp/vpsmcp.toml, else built-in defaults)",
+    )
+
+
+def _server_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--listen", metavar="ADDR", help="address to listen on (server.listen)")
+    p.add_argument("--port", type=int, metavar="N", help="port to listen on, 0 for any (server.port)")
+    p.add_argument("--public-url", metavar="URL", help="https URL clients use (server.public_url)")
+    p.add_argument("--state-dir", metavar="DIR", help="state directory (server.state_dir)")
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "server.listen": args.listen,
+        "server.port": args.port,
+        "server.public_url": args.public_url,
+        "server.state_dir": args.state_dir,
+        "log.format": getattr(args, "log_format", None),
+        "log.level": getattr(args, "log_level", None),
+    }
+
+
+def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Path | None]:
+    path: Path | None = args.config or find_config(env, Path.cwd())
+    return (load_config(path) if path else Config()), path
+
+
+def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config, path = _load(args, env)
+    config = with_overrides(config, _flag_overrides(args), "command line")
+    setup_logging(config.log.format, config.log.level)
+    if path is None:
+        log.info("no config file found; using the built-in defaults (run 'vpsmcp init' to write one)")
+    state_path = Path(config.server.state_dir) if config.server.state_dir else default_state_dir(env)
+    state = StateDir.open(state_path)
+    if state.created:
+        log.info("created state directory %s", state.path)
+    secret_key = state.secret_key(config.auth.secret_key)
+    sock = bind_socket(config.server.listen, config.server.port)
+    runtime = Runtime(config, state, secret_key, config.server.public_url or base_url(sock))
+    asyncio.run(serve(runtime, sock))
+    return 0
+
+
+def _init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    path: Path = args.config or user_config_path(env)
+    if path.exists() and not args.force:
+        raise VpsmcpError(f"{path} exists; pass --force to overwrite it")
+    config = with_overrides(Config(), _flag_overrides(args), "command line")
+    config = with_overrides(config, {"auth.secret_key": secrets.token_urlsafe(32)}, "init")
+    text = dump_config(config)
+    parse_config(text, str(path))  # what we write must load back
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise VpsmcpError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    _, path = _load(args, env)
+    if path is None:
+        print("no config file found; the built-in defaults apply")
+    else:
+        print(f"{path}: ok")
+    return 0
+
+
+def _version(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    parts = [f"Python {platform.python_version()}"]
+    for dist in ("quart", "hypercorn", "authlib"):
+        try:
+            parts.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} missing")
+    print(f"vpsmcp {__version__} ({', '.join(parts)})")
+    return 0

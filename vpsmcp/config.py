@@ -1,0 +1,267 @@
+"""The configuration: one TOML file, parsed once into frozen, typed objects.
+
+Every setting is declared exactly once, below, as a dataclass field with its
+default, its documentation and its check. That one declaration drives
+parsing, validation, the file ``init`` writes, and ``docs/CONFIGURATION.md``
+(a test holds the two together). Unknown keys, wrong types and bad values
+raise ``ConfigError`` naming the file, the key path and what was expected:
+a typo is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from vpsmcp.errors import ConfigError
+
+Check = Callable[[Any], "str | None"]
+
+DEFAULT_PORT = 8765
+
+
+def setting(default: Any, doc: str, check: Check | None = None) -> Any:
+    """Declare one setting: its default, a sentence for people, and a check.
+
+    ``check`` returns ``None`` when the value is acceptable, else what was expected.
+    """
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else "a port number from 0 to 65535 (0: any free port)"
+
+
+def _address(value: str) -> str | None:
+    if value == "localhost":
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "an IP address such as 127.0.0.1, ::1 or 0.0.0.0"
+    return None
+
+
+def _public_url(value: str) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an absolute http(s) URL such as https://mcp.example.com"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "the URL of the host alone, with no path, query or fragment (serve vpsmcp at the root)"
+    return None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "a number greater than 0"
+
+
+def _secret(value: str) -> str | None:
+    if value == "" or len(value) >= 32:
+        return None
+    return "at least 32 characters (or empty to keep a generated one in the state directory)"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """``[server]``: where vpsmcp listens and keeps its state."""
+
+    listen: str = setting(
+        "127.0.0.1",
+        "Address to listen on. Keep the loopback default behind a reverse proxy.",
+        _address,
+    )
+    port: int = setting(DEFAULT_PORT, "TCP port to listen on; 0 picks any free port.", _port)
+    public_url: str = setting(
+        "",
+        "The https URL clients use to reach this server (no path). Empty: http://LISTEN:PORT.",
+        _public_url,
+    )
+    state_dir: str = setting(
+        "",
+        "Directory for tokens, sessions and logs. Empty: $XDG_DATA_HOME/vpsmcp or ~/.local/share/vpsmcp.",
+    )
+    shutdown_timeout: float = setting(
+        10.0, "Seconds in-flight requests get to finish after SIGTERM or SIGINT.", _positive
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """``[log]``: what vpsmcp writes to stderr."""
+
+    format: Literal["text", "json"] = setting(
+        "text", "text: one readable line per event; json: one JSON object per line."
+    )
+    level: Literal["debug", "info", "warning", "error"] = setting(
+        "info", "The least severe level written."
+    )
+    access: bool = setting(True, "Write one access-log line per HTTP request.")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """``[auth]``: secrets of the authorization server."""
+
+    secret_key: str = setting(
+        "",
+        "Key that signs forms and CSRF tokens. Empty: generated once and kept in the state directory.",
+        _secret,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; ``Config()`` is the embedded default."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the TOML file at ``path``."""
+    source = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot be read: {exc}") from None
+    return parse_config(text, source)
+
+
+def parse_config(text: str, source: str) -> Config:
+    """Parse TOML text; ``source`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    return _decode_section(Config, data, source, "")
+
+
+def dump_config(config: Config) -> str:
+    """The TOML text of ``config`` with every setting spelled out."""
+    return tomli_w.dumps(_encode(config))
+
+
+def iter_settings(cls: type[Any] = Config, prefix: str = "") -> typing.Iterator[tuple[str, dataclasses.Field[Any]]]:
+    """Every setting as (dotted key path, field), in declaration order."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from iter_settings(hints[f.name], key + ".")
+        else:
+            yield key, f
+
+
+def _decode_section(cls: type[Any], data: Mapping[str, Any], source: str, path: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            expected = ", ".join(known)
+            raise ConfigError(source, path + key, f"unknown key (expected one of: {expected})")
+    values = {}
+    for name, f in known.items():
+        if name in data:
+            values[name] = _decode_value(hints[name], f, data[name], source, path + name)
+    return cls(**values)
+
+
+def _decode_value(hint: Any, f: dataclasses.Field[Any], value: Any, source: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"expected a table [{key}], got {_describe(value)}")
+        return _decode_section(hint, value, source, key + ".")
+    expected = _check_type(hint, value)
+    if expected is not None:
+        raise ConfigError(source, key, f"expected {expected}, got {_describe(value)}")
+    if isinstance(value, list):
+        value = tuple(value)
+    check: Check | None = f.metadata.get("check")
+    problem = check(value) if check else None
+    if problem is not None:
+        raise ConfigError(source, key, f"expected {problem}, got {_describe(value)}")
+    return value
+
+
+def _check_type(hint: Any, value: Any) -> str | None:
+    """What was expected, or ``None`` when ``value`` has the type ``hint`` names."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        return None if value in choices else "one of " + ", ".join(repr(c) for c in choices)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if isinstance(value, list) and all(_check_type(item, v) is None for v in value):
+            return None
+        return f"a list of {_TYPE_WORDS[item]}s"
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    return None if ok else _TYPE_WORDS[hint]
+
+
+_TYPE_WORDS: dict[Any, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+
+def with_overrides(config: Config, overrides: Mapping[str, Any], source: str) -> Config:
+    """``config`` with dotted keys replaced, each checked like the file's value.
+
+    ``overrides`` maps a key path such as ``"server.port"`` to a value; ``None``
+    values are skipped, so unset command-line flags change nothing.
+    """
+    fields = dict(iter_settings())
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        checked = _decode_value(_hint_of(key), fields[key], value, source, key)
+        section_name, name = key.split(".")
+        section = dataclasses.replace(getattr(config, section_name), **{name: checked})
+        config = dataclasses.replace(config, **{section_name: section})
+    return config
+
+
+def _hint_of(key: str) -> Any:
+    section_name, name = key.split(".")
+    section_cls = typing.get_type_hints(Config)[section_name]
+    return typing.get_type_hints(section_cls)[name]

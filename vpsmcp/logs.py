@@ -1,0 +1,98 @@
+"""Logging: readable lines or one JSON object per line, and the access log.
+
+The access log is written by hypercorn's logger hook (``AccessLogger``), which
+runs once a response has been sent, so it costs the request path nothing and
+sees the true duration of streamed responses. Only the path is logged, never
+the query string or headers, so codes, tokens and secrets never reach a log.
+The application adds who made the request by setting ``SCOPE_CLIENT_ID`` and
+``SCOPE_SESSION_ID`` in the ASGI scope.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, TextIO
+
+from hypercorn.logging import Logger as HypercornLogger
+
+SCOPE_CLIENT_ID = "vpsmcp.client_id"
+SCOPE_SESSION_ID = "vpsmcp.session_id"
+
+log = logging.getLogger("vpsmcp")
+access_log = logging.getLogger("vpsmcp.access")
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-24T10:02:03Z INFO message key=value …``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        line = f"{stamp} {record.levelname} {record.getMessage()}"
+        fields: dict[str, Any] = getattr(record, "fields", {})
+        if fields:
+            line += " " + " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if (" " in text or text == "" or '"' in text) else text
+
+
+def setup_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:
+    """Send vpsmcp's and hypercorn's logs to ``stream`` (stderr) in ``fmt``."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    for name in ("vpsmcp", "hypercorn.error", "quart.app"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+class AccessLogger(HypercornLogger):
+    """hypercorn's logger hook, writing our access line.
+
+    Configure hypercorn with ``accesslog=access_log`` (or ``None`` for no
+    access log) and ``errorlog=logging.getLogger("hypercorn.error")``; given
+    logger objects, hypercorn uses them as they are.
+    """
+
+    async def access(self, request: Any, response: Any, request_time: float) -> None:
+        if self.access_logger is None:
+            return
+        headers = dict(request.get("headers", ()))
+        status = response["status"] if response else (101 if request["type"] == "websocket" else 0)
+        fields = {
+            "method": request.get("method", "WS"),
+            "path": request.get("path", ""),
+            "status": status,
+            "duration_ms": round(request_time * 1000, 2),
+            "client": (request.get("client") or ("-",))[0],
+            "user_agent": headers.get(b"user-agent", b"").decode("latin-1"),
+        }
+        for key, name in ((SCOPE_CLIENT_ID, "client_id"), (SCOPE_SESSION_ID, "session_id")):
+            if key in request:
+                fields[name] = request[key]
+        self.access_logger.info("access", extra={"fields": fields})

@@ -1,0 +1,30 @@
+"""What a running server knows about itself, built once at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from vpsmcp.config import Config
+from vpsmcp.state import StateDir
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The config, state and lifetime of one ``serve``; handed to every part of the app.
+
+    ``shutting_down`` is set on SIGTERM/SIGINT so long-lived streams can end
+    cleanly instead of being cut when the graceful timeout runs out.
+    """
+
+    config: Config
+    state: StateDir
+    secret_key: str
+    public_url: str
+    started: float = field(default_factory=time.monotonic)
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def uptime(self) -> float:
+        """Seconds since start-up."""
+        return time.monotonic() - self.started

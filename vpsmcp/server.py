@@ -1,0 +1,71 @@
+"""Run the app under hypercorn, programmatically, until SIGTERM or SIGINT.
+
+The listening socket is created here rather than by hypercorn so that port 0
+works: the real port is known before serving starts and is announced on
+stderr (``listening on http://127.0.0.1:PORT``). On a signal hypercorn stops
+accepting, lets in-flight requests finish for ``shutdown_timeout`` seconds,
+and ``Runtime.shutting_down`` tells streams to close themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from vpsmcp import __version__
+from vpsmcp.app import create_app
+from vpsmcp.errors import VpsmcpError
+from vpsmcp.logs import AccessLogger, access_log, log
+from vpsmcp.runtime import Runtime
+
+
+def bind_socket(address: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``address:port`` (port 0: any free port)."""
+    host = "127.0.0.1" if address == "localhost" else address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise VpsmcpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def serve(runtime: Runtime, sock: socket.socket) -> None:
+    """Serve ``runtime``'s app on ``sock`` until a signal asks to stop."""
+    listening = base_url(sock)
+    hconfig = HypercornConfig()
+    hconfig.bind = [f"fd://{sock.detach()}"]
+    hconfig.graceful_timeout = runtime.config.server.shutdown_timeout
+    hconfig.include_server_header = False
+    hconfig.logger_class = AccessLogger
+    hconfig.accesslog = access_log if runtime.config.log.access else None
+    hconfig.errorlog = logging.getLogger("hypercorn.error")
+    hconfig.keep_alive_timeout = 75
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, runtime.shutting_down.set)
+    log.info(
+        "vpsmcp %s listening on %s",
+        __version__,
+        listening,
+        extra={"fields": {"public_url": runtime.public_url}},
+    )
+    await hypercorn_serve(create_app(runtime), hconfig, shutdown_trigger=runtime.shutting_down.wait)
+    log.info("vpsmcp stopped")

@@ -1,0 +1,60 @@
+"""The state directory: created 0700 on first use, holding 0600 files.
+
+It keeps what must survive a restart (tokens, sessions, audit log) and the
+generated secret key when the config does not set one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpsmcp.atomic import write_atomic
+from vpsmcp.errors import StateError
+
+SECRET_KEY_FILE = "secret_key"
+
+
+@dataclass(frozen=True, slots=True)
+class StateDir:
+    """An existing, private state directory."""
+
+    path: Path
+    created: bool
+
+    @classmethod
+    def open(cls, path: Path) -> StateDir:
+        """Create ``path`` (mode 0700) if missing; refuse one others can read."""
+        created = not path.exists()
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(path, 0o700)
+        except OSError as exc:
+            raise StateError(f"state directory {path}: {exc.strerror or exc}") from None
+        if not path.is_dir():
+            raise StateError(f"state directory {path}: not a directory")
+        return cls(path, created)
+
+    def secret_key(self, configured: str) -> str:
+        """The configured key, else the one generated here on first use."""
+        if configured:
+            return configured
+        key_file = self.path / SECRET_KEY_FILE
+        try:
+            key = key_file.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            key = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(f"{key_file}: cannot be read: {exc}") from None
+        if len(key) < 32:
+            key = secrets.token_urlsafe(32)
+            try:
+                write_atomic(key_file, key.encode("ascii") + b"\n")
+            except OSError as exc:
+                raise StateError(f"{key_file}: cannot be written: {exc.strerror or exc}") from None
+        return key
