@@ -25,6 +25,7 @@ import tomli_w
 from vpsmcp.errors import ConfigError
 
 Check = Callable[[Any], "str | None"]
+T = typing.TypeVar("T")
 
 DEFAULT_PORT = 8765
 
@@ -166,9 +167,9 @@ def iter_settings(cls: type[Any] = Config, prefix: str = "") -> typing.Iterator[
             yield key, f
 
 
-def _decode_section(cls: type[Any], data: Mapping[str, Any], source: str, path: str) -> Any:
+def _decode_section(cls: type[T], data: Mapping[str, Any], source: str, path: str) -> T:
     hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in known:
             expected = ", ".join(known)
@@ -181,7 +182,7 @@ def _decode_section(cls: type[Any], data: Mapping[str, Any], source: str, path: 
 
 
 def _decode_value(hint: Any, f: dataclasses.Field[Any], value: Any, source: str, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"expected a table [{key}], got {_describe(value)}")
         return _decode_section(hint, value, source, key + ".")
