@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -121,12 +122,57 @@ class AuthConfig:
     )
 
 
+def _at_least_one(value: float) -> str | None:
+    return None if value >= 1 else "a number of at least 1"
+
+
+def _origins(value: tuple[str, ...]) -> str | None:
+    for origin in value:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            return "origins such as https://claude.ai (scheme and host, no path)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class McpConfig:
+    """``[mcp]``: the MCP endpoint and its sessions."""
+
+    instructions: str = setting("", "Text sent to clients as the server's instructions. Empty: none.")
+    page_size: int = setting(100, "Items per page of tools/list, resources/list and prompts/list.", _at_least_one)
+    heartbeat: float = setting(
+        15.0, "Seconds between keep-alive comments on an idle event stream (below every proxy timeout).", _positive
+    )
+    session_idle_timeout: float = setting(
+        1800.0, "Seconds a handshake-era session lives without a request before it expires.", _positive
+    )
+    max_sessions: int = setting(
+        1000, "Most sessions at once; an initialize beyond it gets 503 until one ends.", _at_least_one
+    )
+    max_body_bytes: int = setting(4 * 1024 * 1024, "Largest request body accepted; larger gets 413.", _at_least_one)
+    allowed_origins: tuple[str, ...] = setting(
+        ("https://claude.ai", "https://claude.com"),
+        "Browser origins allowed besides the server's own; any other Origin header gets 403.",
+        _origins,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PluginsConfig:
+    """``[plugins]``: Python modules that add tools, resources and prompts."""
+
+    modules: tuple[str, ...] = setting((), "Module names, or paths to .py files, each defining `plugin = Plugin()`.")
+    paths: tuple[str, ...] = setting((), "Directories added to the import path before loading modules.")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``Config()`` is the embedded default."""
 
     server: ServerConfig = field(default_factory=ServerConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mcp: McpConfig = field(default_factory=McpConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
 
 
@@ -266,3 +312,16 @@ def _hint_of(key: str) -> Any:
     section_name, name = key.split(".")
     section_cls = typing.get_type_hints(Config)[section_name]
     return typing.get_type_hints(section_cls)[name]
+
+
+def settings_table() -> str:
+    """The Markdown reference of every setting, as ``docs/CONFIGURATION.md`` holds it."""
+    lines: list[str] = []
+    section = ""
+    for key, f in iter_settings():
+        if key.split(".")[0] != section:
+            section = key.split(".")[0]
+            lines += ["", f"## `[{section}]`", "", "| key | default | meaning |", "|---|---|---|"]
+        default = json.dumps(_encode(f.default))
+        lines.append(f"| `{key}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(lines).strip() + "\n"

@@ -6,10 +6,15 @@ subclasses that carry a wire form. Nothing else catches them::
 
     VpsmcpError
      ├── ConfigError          a config file or flag is wrong (names file and key)
-     └── StateError           the state directory cannot be created or used
+     ├── StateError           the state directory cannot be created or used
+     ├── JsonRpcError         a JSON-RPC error object: code, message, data
+     │    └── TransportError  ... that also fixes the HTTP status it travels with
+     └── ToolError            a tool failed; the model sees it as an isError result
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class VpsmcpError(Exception):
@@ -33,3 +38,44 @@ class ConfigError(VpsmcpError):
 
 class StateError(VpsmcpError):
     """The state directory (tokens, sessions, audit log) is unusable."""
+
+
+class JsonRpcError(VpsmcpError):
+    """An error with its JSON-RPC wire form (JSON-RPC 2.0, section 5.1).
+
+    ``id`` is the id of the request it answers, when the parser got that far.
+    """
+
+    def __init__(self, code: int, message: str, data: Any = None, id: str | int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.id = id
+
+
+class TransportError(JsonRpcError):
+    """A JSON-RPC error that an HTTP transport answers with ``status``.
+
+    ``headers`` are extra response headers (``Allow`` on a 405, say).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message, data)
+        self.status = status
+        self.headers = headers or {}
+
+
+class ToolError(VpsmcpError):
+    """A tool could not do what was asked; returned as ``isError: true`` with this text.
+
+    Tool failures are results, not protocol errors (server/tools, "Error Handling"),
+    so the model can read them and correct itself.
+    """

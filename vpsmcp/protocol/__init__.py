@@ -1,0 +1,1 @@
+"""The MCP protocol core: JSON-RPC, versions, dispatch, registry. No I/O here."""

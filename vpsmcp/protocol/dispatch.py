@@ -1,0 +1,273 @@
+"""Method dispatch: a parsed request and its context in, a result out.
+
+No I/O: the transport hands in a ``Context`` (with a ``Peer`` to reach the
+client) and, in the handshake era, the ``Session``; handlers raise
+``JsonRpcError`` and the transport renders it. Results are decorated for the
+era they go to: the 2026-07-28 era adds ``resultType``, the server info in
+``_meta`` and, on list/read/discover results, ``ttlMs`` and ``cacheScope``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpsmcp import __version__
+from vpsmcp.errors import JsonRpcError, ToolError
+from vpsmcp.protocol.context import LOG_LEVELS, Context, InputRequired
+from vpsmcp.protocol.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, Request
+from vpsmcp.protocol.registry import Registry, allowed
+from vpsmcp.protocol.request_state import RequestStateCodec
+from vpsmcp.protocol.results import tool_result
+from vpsmcp.protocol.session import Session
+from vpsmcp.protocol.versions import SUPPORTED_VERSIONS, Era, negotiate
+
+log = logging.getLogger("vpsmcp.dispatch")
+
+META = "io.modelcontextprotocol/"
+SERVER_INFO_KEY = META + "serverInfo"
+CACHEABLE = frozenset(
+    {"server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list"}
+)
+HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+STATELESS_ONLY = frozenset({"server/discover"})
+
+Handler = Callable[["Dispatcher", Request, Context, "Session | None"], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class Dispatcher:
+    """Serves one registry to every client, in both eras."""
+
+    registry: Registry
+    state_codec: RequestStateCodec
+    instructions: str | None = None
+    page_size: int = 100
+    server_info: dict[str, Any] = field(default_factory=lambda: {"name": "vpsmcp", "version": __version__})
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "tools": {"listChanged": True},
+            "resources": {"subscribe": True, "listChanged": True},
+            "prompts": {"listChanged": True},
+            "logging": {},
+            "completions": {},
+        }
+
+    async def handle(self, request: Request, ctx: Context, session: Session | None = None) -> dict[str, Any]:
+        """The result of ``request``; raises ``JsonRpcError``."""
+        handler = METHODS.get(request.method)
+        excluded = HANDSHAKE_ONLY if ctx.era is Era.STATELESS else STATELESS_ONLY
+        if handler is None or request.method in excluded:
+            raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {request.method}")
+        if session is not None and not session.accepts(request.method):
+            raise JsonRpcError(INVALID_REQUEST, f"{request.method} is not allowed in a {session.phase.value} session")
+        result = await handler(self, request, ctx, session)
+        if session is not None:
+            session.advance(request.method)
+        if ctx.era is Era.STATELESS:
+            result.setdefault("resultType", "complete")
+            result["_meta"] = {**result.get("_meta", {}), SERVER_INFO_KEY: self.server_info}
+            if request.method in CACHEABLE:
+                result.setdefault("ttlMs", 0)
+                result.setdefault("cacheScope", "private")
+        return result
+
+    def page(self, items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dict[str, Any]:
+        """One page of a list result, with ``nextCursor`` when more follow."""
+        start = _decode_cursor(params.get("cursor"))
+        result: dict[str, Any] = {key: items[start : start + self.page_size]}
+        if start + self.page_size < len(items):
+            result["nextCursor"] = _encode_cursor(start + self.page_size)
+        return result
+
+
+async def _initialize(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    version = negotiate(request.params.get("protocolVersion"))
+    if session is not None:
+        session.version = version
+        session.client_info = _dict(request.params.get("clientInfo"))
+        session.client_capabilities = _dict(request.params.get("capabilities"))
+    result: dict[str, Any] = {"protocolVersion": version, "capabilities": d.capabilities(), "serverInfo": d.server_info}
+    if d.instructions:
+        result["instructions"] = d.instructions
+    return result
+
+
+async def _discover(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"supportedVersions": list(SUPPORTED_VERSIONS), "capabilities": d.capabilities()}
+    if d.instructions:
+        result["instructions"] = d.instructions
+    return result
+
+
+async def _ping(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    return {}
+
+
+async def _set_level(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    level = request.params.get("level")
+    if level not in LOG_LEVELS:
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(LOG_LEVELS)}")
+    if session is not None:
+        session.log_level = level
+    return {}
+
+
+async def _tools_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    tools = [t.describe() for t in d.registry.tools() if allowed(t.scope, ctx.scopes)]
+    return d.page(tools, request.params, "tools")
+
+
+async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    name = request.params.get("name")
+    tool = d.registry.tool(name) if isinstance(name, str) else None
+    if tool is None or not allowed(tool.scope, ctx.scopes):
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+    arguments = request.params.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+    if ctx.era is Era.STATELESS:
+        _restore_answers(d, request, ctx, f"tools/call:{tool.name}")
+    try:
+        value = await tool.handler(ctx, arguments)
+    except InputRequired as asked:
+        answers = dict(ctx.input_responses)
+        return {
+            "resultType": "input_required",
+            "inputRequests": asked.requests,
+            "requestState": d.state_codec.encode(f"tools/call:{tool.name}", answers),
+        }
+    except ToolError as exc:
+        return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+    except (JsonRpcError, asyncio.CancelledError):
+        raise
+    except Exception:
+        log.exception("tool %s failed", tool.name)
+        return {"content": [{"type": "text", "text": f"internal error in tool {tool.name}"}], "isError": True}
+    return tool_result(value)
+
+
+def _restore_answers(d: Dispatcher, request: Request, ctx: Context, target: str) -> None:
+    """Merge the answers of earlier rounds (signed state) with this round's."""
+    answers: dict[str, Any] = {}
+    if "requestState" in request.params:
+        answers = d.state_codec.decode(target, request.params["requestState"])
+    fresh = request.params.get("inputResponses") or {}
+    if not isinstance(fresh, dict):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: inputResponses must be an object")
+    ctx.input_responses = {**answers, **fresh}
+
+
+async def _resources_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    items = [r.describe() for r in d.registry.resources() if allowed(r.scope, ctx.scopes)]
+    return d.page(items, request.params, "resources")
+
+
+async def _templates_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    items = [t.describe() for t in d.registry.resource_templates() if allowed(t.scope, ctx.scopes)]
+    return d.page(items, request.params, "resourceTemplates")
+
+
+async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    uri = request.params.get("uri")
+    found = d.registry.find_resource(uri) if isinstance(uri, str) else None
+    if found is None or not allowed(found[0].scope, ctx.scopes):
+        raise JsonRpcError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", data={"uri": uri})
+    resource, variables = found
+    contents = await resource.read(ctx, str(uri), variables)
+    return {"contents": contents if isinstance(contents, list) else [contents]}
+
+
+async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    uri = request.params.get("uri")
+    if not isinstance(uri, str):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string")
+    if session is not None:
+        if request.method == "resources/subscribe":
+            session.subscriptions.add(uri)
+        else:
+            session.subscriptions.discard(uri)
+    return {}
+
+
+async def _prompts_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    items = [p.describe() for p in d.registry.prompts() if allowed(p.scope, ctx.scopes)]
+    return d.page(items, request.params, "prompts")
+
+
+async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    name = request.params.get("name")
+    prompt = d.registry.prompt(name) if isinstance(name, str) else None
+    if prompt is None or not allowed(prompt.scope, ctx.scopes):
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+    arguments = request.params.get("arguments") or {}
+    if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: prompt arguments must be strings")
+    missing = [a.name for a in prompt.arguments if a.required and a.name not in arguments]
+    if missing:
+        raise JsonRpcError(INVALID_PARAMS, f"Missing required arguments: {', '.join(missing)}")
+    rendered = await prompt.render(ctx, arguments)
+    return rendered if isinstance(rendered, dict) else {"messages": rendered}
+
+
+async def _complete(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+    ref, argument = _dict(request.params.get("ref")), _dict(request.params.get("argument"))
+    context_args = _dict(_dict(request.params.get("context")).get("arguments"))
+    completer = None
+    if ref.get("type") == "ref/prompt":
+        prompt = d.registry.prompt(str(ref.get("name")))
+        completer = prompt.complete if prompt else None
+    elif ref.get("type") == "ref/resource":
+        template = next((t for t in d.registry.resource_templates() if t.uri_template == ref.get("uri")), None)
+        completer = template.complete if template else None
+    else:
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: ref.type must be ref/prompt or ref/resource")
+    values: list[str] = []
+    if completer is not None:
+        values = list(await completer(ctx, str(argument.get("name", "")), str(argument.get("value", "")), context_args))
+    return {"completion": {"values": values[:100], "total": len(values), "hasMore": len(values) > 100}}
+
+
+METHODS: dict[str, Handler] = {
+    "initialize": _initialize,
+    "server/discover": _discover,
+    "ping": _ping,
+    "logging/setLevel": _set_level,
+    "tools/list": _tools_list,
+    "tools/call": _tools_call,
+    "resources/list": _resources_list,
+    "resources/templates/list": _templates_list,
+    "resources/read": _resources_read,
+    "resources/subscribe": _subscribe,
+    "resources/unsubscribe": _subscribe,
+    "prompts/list": _prompts_list,
+    "prompts/get": _prompts_get,
+    "completion/complete": _complete,
+}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def _decode_cursor(cursor: Any) -> int:
+    if cursor is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(str(cursor)))["o"]
+    except (ValueError, KeyError, TypeError):
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
+    return offset
+

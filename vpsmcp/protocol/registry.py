@@ -1,0 +1,234 @@
+"""What the server offers: tools, resources, resource templates and prompts.
+
+Every source of them — built-in tools, plugin modules, upstream servers — is
+a ``Provider``; the ``Registry`` merges providers behind one interface, so a
+tool is written once and served to every era and transport. Each tool names
+the scope it needs; the dispatcher hides and refuses tools outside the
+caller's scopes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from vpsmcp.protocol.context import Context
+
+ToolHandler = Callable[["Context", dict[str, Any]], Awaitable[Any]]
+ResourceReader = Callable[["Context", str, dict[str, str]], Awaitable[Any]]
+PromptRenderer = Callable[["Context", dict[str, str]], Awaitable[Any]]
+Completer = Callable[["Context", str, str, dict[str, str]], Awaitable[Sequence[str]]]
+
+DEFAULT_SCOPE = "mcp:read"
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A tool: its wire description, the scope it needs, and its handler."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    handler: ToolHandler
+    output_schema: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    title: str | None = None
+    scope: str = DEFAULT_SCOPE
+
+    def describe(self) -> dict[str, Any]:
+        """The ``tools/list`` entry."""
+        entry: dict[str, Any] = {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        if self.title:
+            entry["title"] = self.title
+        if self.output_schema is not None:
+            entry["outputSchema"] = self.output_schema
+        if self.annotations:
+            entry["annotations"] = self.annotations
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A resource with a fixed URI."""
+
+    uri: str
+    name: str
+    read: ResourceReader
+    description: str = ""
+    mime_type: str | None = None
+    scope: str = DEFAULT_SCOPE
+
+    def describe(self) -> dict[str, Any]:
+        """The ``resources/list`` entry."""
+        entry: dict[str, Any] = {"uri": self.uri, "name": self.name}
+        if self.description:
+            entry["description"] = self.description
+        if self.mime_type:
+            entry["mimeType"] = self.mime_type
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceTemplate:
+    """Resources whose URIs match an RFC 6570 level-1 template such as ``test://x/{id}``."""
+
+    uri_template: str
+    name: str
+    read: ResourceReader
+    description: str = ""
+    mime_type: str | None = None
+    scope: str = DEFAULT_SCOPE
+    complete: Completer | None = None
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = re.split(r"\{(\w+)\}", self.uri_template)
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+        object.__setattr__(self, "_pattern", re.compile(regex + r"\Z"))
+
+    def match(self, uri: str) -> dict[str, str] | None:
+        """The template variables when ``uri`` matches, else ``None``."""
+        found = self._pattern.match(uri)
+        return found.groupdict() if found else None
+
+    def describe(self) -> dict[str, Any]:
+        """The ``resources/templates/list`` entry."""
+        entry: dict[str, Any] = {"uriTemplate": self.uri_template, "name": self.name}
+        if self.description:
+            entry["description"] = self.description
+        if self.mime_type:
+            entry["mimeType"] = self.mime_type
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PromptArgument:
+    """One argument a prompt takes."""
+
+    name: str
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A prompt template."""
+
+    name: str
+    render: PromptRenderer
+    description: str = ""
+    arguments: tuple[PromptArgument, ...] = ()
+    scope: str = DEFAULT_SCOPE
+    complete: Completer | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The ``prompts/list`` entry."""
+        entry: dict[str, Any] = {"name": self.name}
+        if self.description:
+            entry["description"] = self.description
+        if self.arguments:
+            entry["arguments"] = [
+                {"name": a.name, "description": a.description, "required": a.required} for a in self.arguments
+            ]
+        return entry
+
+
+class Provider(Protocol):
+    """A source of tools, resources and prompts."""
+
+    def tools(self) -> Sequence[Tool]: ...
+    def resources(self) -> Sequence[Resource]: ...
+    def resource_templates(self) -> Sequence[ResourceTemplate]: ...
+    def prompts(self) -> Sequence[Prompt]: ...
+
+
+@dataclass(slots=True)
+class StaticProvider:
+    """A provider whose offer is fixed once built (plugin modules, built-ins)."""
+
+    tool_list: list[Tool] = field(default_factory=list)
+    resource_list: list[Resource] = field(default_factory=list)
+    template_list: list[ResourceTemplate] = field(default_factory=list)
+    prompt_list: list[Prompt] = field(default_factory=list)
+
+    def tools(self) -> Sequence[Tool]:
+        return self.tool_list
+
+    def resources(self) -> Sequence[Resource]:
+        return self.resource_list
+
+    def resource_templates(self) -> Sequence[ResourceTemplate]:
+        return self.template_list
+
+    def prompts(self) -> Sequence[Prompt]:
+        return self.prompt_list
+
+
+class Registry:
+    """All providers merged; names are unique (the first provider wins a clash)."""
+
+    def __init__(self, providers: Sequence[Provider] = ()) -> None:
+        self.providers = list(providers)
+        self.clashes: list[str] = []
+        self._tools: dict[str, Tool] = {}
+        self._resources: dict[str, Resource] = {}
+        self._templates: list[ResourceTemplate] = []
+        self._prompts: dict[str, Prompt] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read every provider (after one reports that its lists changed)."""
+        self.clashes = []
+        self._tools = self._merge("tool", (t for p in self.providers for t in p.tools()), lambda t: t.name)
+        self._resources = self._merge("resource", (r for p in self.providers for r in p.resources()), lambda r: r.uri)
+        self._prompts = self._merge("prompt", (x for p in self.providers for x in p.prompts()), lambda x: x.name)
+        self._templates = [t for p in self.providers for t in p.resource_templates()]
+
+    def _merge(self, kind: str, items: Any, key: Callable[[Any], str]) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for item in items:
+            name = key(item)
+            if name in merged:
+                self.clashes.append(f"{kind} {name!r} is offered twice; the first one is served")
+                continue
+            merged[name] = item
+        return merged
+
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
+
+    def tool(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def resources(self) -> list[Resource]:
+        return list(self._resources.values())
+
+    def resource_templates(self) -> list[ResourceTemplate]:
+        return list(self._templates)
+
+    def find_resource(self, uri: str) -> tuple[Resource | ResourceTemplate, dict[str, str]] | None:
+        """The resource or template serving ``uri``, with the template's variables."""
+        if uri in self._resources:
+            return self._resources[uri], {}
+        for template in self._templates:
+            variables = template.match(uri)
+            if variables is not None:
+                return template, variables
+        return None
+
+    def prompts(self) -> list[Prompt]:
+        return list(self._prompts.values())
+
+    def prompt(self, name: str) -> Prompt | None:
+        return self._prompts.get(name)
+
+
+def allowed(scope: str, granted: Mapping[str, object] | frozenset[str] | None) -> bool:
+    """Whether a caller holding ``granted`` scopes may use something needing ``scope``.
+
+    ``None`` means no authorization is in force (no-auth mode): everything is allowed.
+    """
+    return granted is None or scope in granted
