@@ -2,22 +2,100 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from quart import Blueprint, Quart
 
 from vpsmcp import __version__
+from vpsmcp.access import Gate, OpenGate
+from vpsmcp.errors import ConfigError
+from vpsmcp.logs import log
+from vpsmcp.plugin import load_plugins
+from vpsmcp.protocol.dispatch import Dispatcher
+from vpsmcp.protocol.registry import Provider, Registry
+from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.runtime import Runtime
+from vpsmcp.transport import http_errors
+from vpsmcp.transport.endpoint import Endpoint
+from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
+from vpsmcp.transport.sessions import SessionStore
+from vpsmcp.transport.streamable import streamable_routes
+
+SWEEP_INTERVAL = 30.0
 
 
-def create_app(runtime: Runtime) -> Quart:
-    """Build the ASGI app for ``runtime``."""
+def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Quart:
+    """Build the ASGI app for ``runtime``; ``providers`` default to the configured plugins."""
+    config = runtime.config
     app = Quart("vpsmcp")
     # Streams must live as long as the client wants them; each stream ends itself.
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 60
+    app.config["MAX_CONTENT_LENGTH"] = config.mcp.max_body_bytes
+    if providers is None:
+        plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
+        providers = [p.provider for p in plugins]
+    registry = Registry(providers)
+    for clash in registry.clashes:
+        log.warning("%s", clash)
+    endpoint = Endpoint(
+        dispatcher=Dispatcher(
+            registry,
+            RequestStateCodec(runtime.secret_key),
+            instructions=config.mcp.instructions or None,
+            page_size=config.mcp.page_size,
+        ),
+        sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions),
+        guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),
+        gate=_gate(runtime),
+        heartbeat=config.mcp.heartbeat,
+    )
+    http_errors.register(app)
     app.register_blueprint(_health(runtime))
+    app.register_blueprint(streamable_routes(endpoint))
+    _housekeeping(app, runtime, endpoint)
     return app
+
+
+def _gate(runtime: Runtime) -> Gate:
+    """Until OAuth is in force the endpoint is open, so it may only face loopback."""
+    listen = runtime.config.server.listen
+    if listen not in LOOPBACK_NAMES and not listen.startswith("127."):
+        raise ConfigError(
+            runtime.config_source,
+            "server.listen",
+            f"{listen} is not a loopback address, and this build has no authentication for /mcp yet",
+        )
+    return OpenGate()
+
+
+def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint) -> None:
+    """Expire idle sessions; on shutdown, end the streams that would otherwise never end."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            endpoint.sessions.sweep()
+
+    async def on_shutdown() -> None:
+        await runtime.shutting_down.wait()
+        for session in endpoint.sessions.all():
+            session.standalone.close()
+
+    @app.before_serving
+    async def start() -> None:
+        tasks.extend([asyncio.create_task(sweep()), asyncio.create_task(on_shutdown())])
+
+    @app.after_serving
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        endpoint.sessions.close_all()
 
 
 def _health(runtime: Runtime) -> Blueprint:

@@ -120,7 +120,9 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.info("created state directory %s", state.path)
     secret_key = state.secret_key(config.auth.secret_key)
     sock = bind_socket(config.server.listen, config.server.port)
-    runtime = Runtime(config, state, secret_key, config.server.public_url or base_url(sock))
+    runtime = Runtime(
+        config, state, secret_key, config.server.public_url or base_url(sock), str(path) if path else "built-in defaults"
+    )
     asyncio.run(serve(runtime, sock))
     return 0
 

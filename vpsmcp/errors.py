@@ -67,8 +67,9 @@ class TransportError(JsonRpcError):
         message: str,
         data: Any = None,
         headers: dict[str, str] | None = None,
+        id: str | int | None = None,
     ) -> None:
-        super().__init__(code, message, data)
+        super().__init__(code, message, data, id)
         self.status = status
         self.headers = headers or {}
 

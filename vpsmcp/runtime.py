@@ -22,6 +22,7 @@ class Runtime:
     state: StateDir
     secret_key: str
     public_url: str
+    config_source: str = "built-in defaults"
     started: float = field(default_factory=time.monotonic)
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -34,7 +34,7 @@ SERVER_INFO_KEY = META + "serverInfo"
 CACHEABLE = frozenset(
     {"server/discover", "tools/list", "resources/list", "resources/templates/list", "resources/read", "prompts/list"}
 )
-HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 STATELESS_ONLY = frozenset({"server/discover"})
 
 Handler = Callable[["Dispatcher", Request, Context, "Session | None"], Awaitable[dict[str, Any]]]
@@ -50,7 +50,11 @@ class Dispatcher:
     page_size: int = 100
     server_info: dict[str, Any] = field(default_factory=lambda: {"name": "vpsmcp", "version": __version__})
 
-    def capabilities(self) -> dict[str, Any]:
+    def capabilities(self, era: Era) -> dict[str, Any]:
+        """What this server offers. The stateless era announces no change
+        notifications: they travel on ``subscriptions/listen``, not served yet."""
+        if era is Era.STATELESS:
+            return {"tools": {}, "resources": {}, "prompts": {}, "completions": {}}
         return {
             "tools": {"listChanged": True},
             "resources": {"subscribe": True, "listChanged": True},
@@ -93,14 +97,18 @@ async def _initialize(d: Dispatcher, request: Request, ctx: Context, session: Se
         session.version = version
         session.client_info = _dict(request.params.get("clientInfo"))
         session.client_capabilities = _dict(request.params.get("capabilities"))
-    result: dict[str, Any] = {"protocolVersion": version, "capabilities": d.capabilities(), "serverInfo": d.server_info}
+    result: dict[str, Any] = {
+        "protocolVersion": version,
+        "capabilities": d.capabilities(ctx.era),
+        "serverInfo": d.server_info,
+    }
     if d.instructions:
         result["instructions"] = d.instructions
     return result
 
 
 async def _discover(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-    result: dict[str, Any] = {"supportedVersions": list(SUPPORTED_VERSIONS), "capabilities": d.capabilities()}
+    result: dict[str, Any] = {"supportedVersions": list(SUPPORTED_VERSIONS), "capabilities": d.capabilities(ctx.era)}
     if d.instructions:
         result["instructions"] = d.instructions
     return result
@@ -178,7 +186,9 @@ async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session
     uri = request.params.get("uri")
     found = d.registry.find_resource(uri) if isinstance(uri, str) else None
     if found is None or not allowed(found[0].scope, ctx.scopes):
-        raise JsonRpcError(RESOURCE_NOT_FOUND, f"Resource not found: {uri}", data={"uri": uri})
+        # 2026-07-28 moved "not found" to invalid params (SEP-2164); earlier versions use -32002.
+        code = INVALID_PARAMS if ctx.era is Era.STATELESS else RESOURCE_NOT_FOUND
+        raise JsonRpcError(code, f"Resource not found: {uri}", data={"uri": uri})
     resource, variables = found
     contents = await resource.read(ctx, str(uri), variables)
     return {"contents": contents if isinstance(contents, list) else [contents]}

@@ -89,13 +89,13 @@ def message_from(value: Any) -> Message:
         raise JsonRpcError(INVALID_REQUEST, 'Invalid request: "jsonrpc" must be "2.0"', id=msg_id)
     if "method" in value:
         return _call(value, msg_id)
-    if "id" not in value or not _valid_id(raw_id):
+    if msg_id is None:
         raise JsonRpcError(INVALID_REQUEST, "Invalid request: no method, and no valid id")
     if "result" in value and isinstance(value["result"], dict):
-        return Response(raw_id, value["result"])
+        return Response(msg_id, value["result"])
     error = value.get("error")
     if isinstance(error, dict) and _is_int(error.get("code")) and isinstance(error.get("message"), str):
-        return ErrorResponse(raw_id, error["code"], error["message"], error.get("data"))
+        return ErrorResponse(msg_id, error["code"], error["message"], error.get("data"))
     raise JsonRpcError(INVALID_REQUEST, "Invalid request: a response needs a result object or an error")
 
 

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket adapters between clients and the protocol core."""

@@ -1,0 +1,58 @@
+"""Everything the MCP transports share: dispatcher, sessions, checks, timings."""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import Headers
+
+from dataclasses import dataclass
+
+from vpsmcp.access import Gate, Principal
+from vpsmcp.errors import TransportError
+from vpsmcp.protocol.dispatch import Dispatcher
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
+from vpsmcp.transport.guard import Guard
+from vpsmcp.transport.sessions import SessionStore
+
+RETRY_MS = 1000  # how long a client waits before reconnecting a dropped stream
+
+
+@dataclass
+class Endpoint:
+    """The MCP endpoint's collaborators, built once per app."""
+
+    dispatcher: Dispatcher
+    sessions: SessionStore
+    guard: Guard
+    gate: Gate
+    heartbeat: float
+
+    def admit(self, headers: Headers, resource: str) -> Principal:
+        """Host/Origin/size checks, then authentication."""
+        self.guard.check(headers)
+        return self.gate.admit(headers, resource)
+
+
+def accepts(headers: Headers) -> tuple[bool, bool]:
+    """Whether the client takes (JSON, event streams).
+
+    Lenient: clients have sent ``*/*`` or no Accept at all (claude-ai-mcp#76).
+    """
+    accept = headers.get("accept", "").lower()
+    if not accept.strip():
+        return True, True
+    ranges = {part.split(";")[0].strip() for part in accept.split(",")}
+    anything = bool(ranges & {"*/*"})
+    json_ok = anything or bool(ranges & {"application/json", "application/*"})
+    sse_ok = anything or bool(ranges & {"text/event-stream", "text/*"})
+    return json_ok, sse_ok
+
+
+def require_json_body(headers: Headers) -> None:
+    """415 for a body that says it is not JSON; a missing Content-Type is tolerated."""
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise TransportError(415, INVALID_REQUEST, "Unsupported Media Type: send application/json")
+
+
+def not_acceptable(what: str) -> TransportError:
+    return TransportError(406, INVALID_REQUEST, f"Not Acceptable: the client must accept {what}")

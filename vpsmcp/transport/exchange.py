@@ -1,0 +1,153 @@
+"""Running a POST's requests and choosing how to answer: JSON or an event stream.
+
+Each request runs as a task that writes its notifications and its response
+to an ``OutboundStream``. The answer is JSON when every response is ready
+before anything else was said; once a task sends a notification or a
+server→client request, or ``heartbeat`` seconds pass, the answer becomes an
+event stream, so a quick call costs no streaming and a long one keeps the
+connection alive through proxies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from quart import Response
+
+from vpsmcp.errors import JsonRpcError
+from vpsmcp.protocol.context import Context
+from vpsmcp.protocol.dispatch import Dispatcher
+from vpsmcp.protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    ErrorResponse,
+    Notification,
+    Request,
+    RequestId,
+    Response as RpcResponse,
+    encode,
+    error_response,
+)
+from vpsmcp.protocol.session import Session
+from vpsmcp.transport import sse
+from vpsmcp.transport.sessions import HttpSession
+from vpsmcp.transport.streams import OutboundStream, StoredEvent
+
+log = logging.getLogger("vpsmcp.transport")
+
+CLIENT_ANSWER_TIMEOUT = 600.0
+
+
+class StreamPeer:
+    """The client as seen from one request: notifications and questions go to its stream."""
+
+    def __init__(self, stream: OutboundStream, session: HttpSession | None) -> None:
+        self.stream = stream
+        self.session = session
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.stream.put(Notification(method, params))
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.session is None:
+            raise JsonRpcError(INTERNAL_ERROR, "no channel to the client in this era")
+        request_id = self.session.next_request_id()
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.session.waiting[request_id] = future
+        self.stream.put(Request(request_id, method, params))
+        try:
+            return await asyncio.wait_for(future, CLIENT_ANSWER_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise JsonRpcError(INTERNAL_ERROR, f"the client did not answer {method}") from None
+        finally:
+            self.session.waiting.pop(request_id, None)
+
+
+async def run_request(
+    dispatcher: Dispatcher,
+    request: Request,
+    ctx: Context,
+    session: Session | None,
+    stream: OutboundStream,
+) -> None:
+    """Dispatch ``request`` and put its response (or error) on ``stream``."""
+    try:
+        result = await dispatcher.handle(request, ctx, session)
+    except JsonRpcError as exc:
+        stream.put(error_response(exc, request.id))
+    except asyncio.CancelledError:
+        stream.settle(request.id)  # a cancelled request gets no response (basic/utilities/cancellation)
+        raise
+    except Exception:
+        log.exception("request %s (%s) failed", request.id, request.method)
+        stream.put(ErrorResponse(request.id, INTERNAL_ERROR, "Internal error"))
+    else:
+        stream.put(RpcResponse(request.id, result))
+
+
+def start(
+    running: dict[RequestId, asyncio.Task[Any]],
+    dispatcher: Dispatcher,
+    request: Request,
+    ctx: Context,
+    session: Session | None,
+    stream: OutboundStream,
+) -> asyncio.Task[None]:
+    """Run ``request`` as a task registered in ``running`` (so it can be cancelled)."""
+    task = asyncio.create_task(run_request(dispatcher, request, ctx, session, stream))
+    running[request.id] = task
+    task.add_done_callback(lambda _: running.pop(request.id, None))
+    return task
+
+
+async def settled(stream: OutboundStream, heartbeat: float) -> bool:
+    """Wait until the stream is done or has said something; True if it can be answered as JSON."""
+    reader = stream.read(0, heartbeat)
+    try:
+        first = await anext(reader)
+    except StopAsyncIteration:
+        return True
+    finally:
+        await reader.aclose()  # type: ignore[attr-defined]
+    if first is None or not isinstance(first.message, (RpcResponse, ErrorResponse)):
+        return False
+    # A response came first; with several requests, JSON only if the rest follow at once.
+    return stream.done and all(isinstance(e.message, (RpcResponse, ErrorResponse)) for e in stream.events)
+
+
+def json_answer(stream: OutboundStream, batch: bool, status_of: Callable[[ErrorResponse], int] | None = None) -> Response:
+    """The responses on ``stream`` as one JSON body (an array for a batch)."""
+    replies = [e.message for e in stream.events if isinstance(e.message, (RpcResponse, ErrorResponse))]
+    status = 200
+    if not batch and status_of is not None and isinstance(replies[0], ErrorResponse):
+        status = status_of(replies[0])
+    body = encode(list(replies)) if batch else encode(replies[0])
+    return Response(body, status=status, content_type="application/json")
+
+
+def event_stream(body: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> Response:
+    """An SSE response that no timeout cuts short."""
+    response = Response(body, status=200, headers={**sse.SSE_HEADERS, **(headers or {})})
+    response.timeout = None
+    return response
+
+
+async def relay(
+    stream: OutboundStream,
+    heartbeat: float,
+    *,
+    after: int = 0,
+    ids: bool,
+    priming_retry_ms: int | None = None,
+) -> AsyncIterator[bytes]:
+    """Frame ``stream``'s events as SSE, with heartbeats while idle."""
+    if priming_retry_ms is not None:
+        yield sse.priming(stream.event_id(after), priming_retry_ms)
+    event: StoredEvent | None
+    async for event in stream.read(after, heartbeat):
+        if event is None:
+            yield sse.HEARTBEAT
+        else:
+            yield sse.event(event.data, event_id=stream.event_id(event.seq) if ids else None)

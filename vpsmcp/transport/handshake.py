@@ -1,0 +1,154 @@
+"""Streamable HTTP in the handshake era (2025-03-26 … 2025-11-25), with sessions.
+
+POST carries messages (basic/transports, "Sending Messages to the Server"),
+GET opens the server's stream or resumes one (``Last-Event-ID``), DELETE ends
+the session. ``initialize`` creates a session, whatever session header came
+with it, so a client holding a stale id recovers by initializing.
+"""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import Headers
+
+from collections.abc import AsyncIterator
+
+from quart import Response
+
+from vpsmcp.access import Principal
+from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.context import Context
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
+from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
+from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, settled, start
+from vpsmcp.transport.sessions import HttpSession
+from vpsmcp.transport.streams import OutboundStream, parse_event_id
+
+BATCH_VERSION = "2025-03-26"  # the only version with JSON-RPC batches
+
+
+async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal) -> Response:
+    require_json_body(headers)
+    json_ok, sse_ok = accepts(headers)
+    if not (json_ok or sse_ok):
+        raise not_acceptable("application/json and text/event-stream")
+    messages, batch = _parse(body)
+    initialize = [m for m in messages if isinstance(m, Request) and m.method == "initialize"]
+    if initialize:
+        if batch:
+            raise TransportError(400, INVALID_REQUEST, "initialize must not be part of a batch")
+        return await _initialize(ep, initialize[0], principal)
+    session = ep.sessions.get(headers.get("mcp-session-id"), principal)
+    _check_version(headers)
+    if batch and session.protocol.version != BATCH_VERSION:
+        raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
+    requests = [m for m in messages if isinstance(m, Request)]
+    for message in messages:
+        _receive(session, message)
+    if not requests:
+        return Response("", status=202)
+    stream = session.new_stream({r.id for r in requests})
+    for request in requests:
+        start(session.running, ep.dispatcher, request, _context(request, session, stream, principal), session.protocol, stream)
+    if not sse_ok or await settled(stream, ep.heartbeat):
+        if not stream.done:
+            async for _ in stream.read(0, None):
+                pass
+        return json_answer(stream, batch)
+    priming = RETRY_MS if at_least(session.protocol.version, "2025-11-25") else None
+    return event_stream(_reading(session, relay(stream, ep.heartbeat, ids=True, priming_retry_ms=priming)))
+
+
+async def get(ep: Endpoint, headers: Headers, principal: Principal) -> Response:
+    session = ep.sessions.get(headers.get("mcp-session-id"), principal)
+    if not accepts(headers)[1]:
+        raise not_acceptable("text/event-stream")
+    stream, after = session.standalone, session.standalone.last_seq
+    last = headers.get("last-event-id")
+    position = parse_event_id(last) if last else None
+    if position is not None and (found := session.find_stream(position[0])) is not None:
+        stream, after = found, position[1]
+    if stream is session.standalone:
+        stream.detach_readers()  # a new GET replaces the old one rather than getting 409
+    priming = RETRY_MS if at_least(session.protocol.version, "2025-11-25") else None
+    return event_stream(_reading(session, relay(stream, ep.heartbeat, after=after, ids=True, priming_retry_ms=priming)))
+
+
+async def delete(ep: Endpoint, headers: Headers, principal: Principal) -> Response:
+    session = ep.sessions.get(headers.get("mcp-session-id"), principal)
+    ep.sessions.remove(session.id)
+    return Response("", status=200)
+
+
+def _parse(body: bytes) -> tuple[list[Message], bool]:
+    try:
+        parsed = jsonrpc.parse(body)
+    except JsonRpcError as exc:
+        raise TransportError(400, exc.code, exc.message) from None
+    return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
+
+
+def _check_version(headers: Headers) -> None:
+    """An unsupported MCP-Protocol-Version is 400; an absent one is fine (Claude sends none)."""
+    version = headers.get("mcp-protocol-version")
+    if version is not None and version not in HANDSHAKE_VERSIONS:
+        raise TransportError(
+            400, INVALID_REQUEST, f"Unsupported MCP-Protocol-Version {version!r}",
+            data={"supported": list(HANDSHAKE_VERSIONS), "requested": version},
+        )
+
+
+async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> Response:
+    session = ep.sessions.create(principal)
+    stream = OutboundStream(pending={request.id})
+    ctx = _context(request, session, stream, principal)
+    try:
+        result = await ep.dispatcher.handle(request, ctx, session.protocol)
+    except JsonRpcError as exc:
+        ep.sessions.remove(session.id)
+        return Response(jsonrpc.encode(jsonrpc.error_response(exc, request.id)), 400, content_type="application/json")
+    body = jsonrpc.encode(jsonrpc.Response(request.id, result))
+    return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
+
+
+def _receive(session: HttpSession, message: Message) -> None:
+    """Take in the notifications and responses of a POST."""
+    if isinstance(message, Notification):
+        if message.method == "notifications/initialized":
+            session.protocol.initialized = True
+        elif message.method == "notifications/cancelled":
+            task = session.running.get(message.params.get("requestId"))  # type: ignore[arg-type]
+            if task is not None:
+                task.cancel()
+    elif isinstance(message, ErrorResponse):
+        if message.id is not None:
+            session.answer(message.id, None, JsonRpcError(message.code, message.message, message.data))
+    elif isinstance(message, jsonrpc.Response):
+        session.answer(message.id, message.result, None)
+
+
+def _context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
+    meta = request.params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return Context(
+        request_id=request.id,
+        version=session.protocol.version,
+        era=Era.HANDSHAKE,
+        peer=StreamPeer(stream, session),
+        scopes=principal.scopes,
+        client_id=principal.client_id,
+        client_capabilities=session.protocol.client_capabilities,
+        log_level=session.protocol.log_level,
+        progress_token=token if isinstance(token, (str, int)) and not isinstance(token, bool) else None,
+    )
+
+
+async def _reading(session: HttpSession, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Count the connection as a reader, so the session does not expire under it."""
+    session.readers += 1
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        session.readers -= 1

@@ -1,0 +1,150 @@
+"""The session store of the handshake era's Streamable HTTP and legacy SSE transports.
+
+A session holds the protocol state (``protocol.session.Session``), who may
+use it, its outbound streams, the server→client requests awaiting answers,
+and the calls still running. Closing a session — by DELETE, expiry or
+shutdown — cancels and fails all of those, so nothing it held lingers.
+Ids are 128 random bits, visible ASCII (basic/transports, "Session Management").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vpsmcp.access import Principal
+from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, RequestId
+from vpsmcp.protocol.session import Session
+from vpsmcp.transport.streams import OutboundStream
+
+SESSION_NOT_FOUND = -32001
+DONE_STREAM_KEEP = 120.0  # seconds a finished stream stays resumable
+
+
+@dataclass(eq=False)
+class HttpSession:
+    """One client's session and everything it holds."""
+
+    id: str
+    binding: str
+    protocol: Session = field(default_factory=Session)
+    last_seen: float = field(default_factory=time.monotonic)
+    standalone: OutboundStream = field(default_factory=lambda: OutboundStream(standalone=True))
+    streams: dict[str, OutboundStream] = field(default_factory=dict)
+    running: dict[RequestId, asyncio.Task[Any]] = field(default_factory=dict)
+    waiting: dict[RequestId, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    readers: int = 0  # connections currently streaming from this session
+    _next_request: int = 0
+
+    def new_stream(self, request_ids: set[RequestId]) -> OutboundStream:
+        stream = OutboundStream(pending=set(request_ids))
+        self.streams[stream.stream_id] = stream
+        return stream
+
+    def find_stream(self, stream_id: str) -> OutboundStream | None:
+        if stream_id == self.standalone.stream_id:
+            return self.standalone
+        return self.streams.get(stream_id)
+
+    def next_request_id(self) -> str:
+        self._next_request += 1
+        return f"vpsmcp-{self._next_request}"
+
+    def answer(self, request_id: RequestId, result: dict[str, Any] | None, error: JsonRpcError | None) -> bool:
+        """Deliver the client's answer to a server→client request; False if none was waiting."""
+        future = self.waiting.pop(request_id, None)
+        if future is None or future.done():
+            return False
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or {})
+        return True
+
+    def close(self) -> None:
+        """Cancel running calls, fail waiting requests, end every stream."""
+        self.protocol.close()
+        for task in self.running.values():
+            task.cancel()
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(JsonRpcError(INTERNAL_ERROR, "session closed"))
+        self.waiting.clear()
+        self.standalone.close()
+        for stream in self.streams.values():
+            stream.close()
+
+    def sweep_streams(self, now: float) -> None:
+        for stream_id, stream in list(self.streams.items()):
+            if stream.done and now - self.last_seen > DONE_STREAM_KEEP:
+                del self.streams[stream_id]
+
+
+class SessionStore:
+    """Sessions by id, with an idle timeout and a cap."""
+
+    def __init__(self, idle_timeout: float, max_sessions: int) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+        self._sessions: dict[str, HttpSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def create(self, principal: Principal) -> HttpSession:
+        """A new session for ``principal``; 503 when the cap is reached."""
+        if len(self._sessions) >= self.max_sessions:
+            self.sweep()
+        if len(self._sessions) >= self.max_sessions:
+            raise TransportError(
+                503, INTERNAL_ERROR, "Too many sessions; try again later", headers={"Retry-After": "30"}
+            )
+        session = HttpSession(secrets.token_hex(16), principal.binding)
+        self._sessions[session.id] = session
+        return session
+
+    def get(self, session_id: str | None, principal: Principal) -> HttpSession:
+        """The caller's live session: 400 without an id, 404 for an unknown, expired or foreign one."""
+        if not session_id:
+            raise TransportError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
+        session = self._sessions.get(session_id)
+        now = time.monotonic()
+        if session is not None and self._expired(session, now):
+            self.remove(session.id)
+            session = None
+        # A session used with another credential is reported as unknown, revealing nothing.
+        if session is None or not secrets.compare_digest(session.binding, principal.binding):
+            raise TransportError(404, SESSION_NOT_FOUND, "Session not found; initialize a new session")
+        session.last_seen = now
+        return session
+
+    def remove(self, session_id: str) -> bool:
+        session = self._sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.close()
+        return True
+
+    def sweep(self) -> int:
+        """Expire idle sessions; returns how many were removed."""
+        now = time.monotonic()
+        expired = [s.id for s in self._sessions.values() if self._expired(s, now)]
+        for session_id in expired:
+            self.remove(session_id)
+        for session in self._sessions.values():
+            session.sweep_streams(now)
+        return len(expired)
+
+    def all(self) -> list[HttpSession]:
+        return list(self._sessions.values())
+
+    def close_all(self) -> None:
+        for session_id in list(self._sessions):
+            self.remove(session_id)
+
+    def _expired(self, session: HttpSession, now: float) -> bool:
+        return session.readers == 0 and now - session.last_seen > self.idle_timeout

@@ -1,0 +1,52 @@
+"""Routes of the Streamable HTTP endpoint: ``/mcp`` and ``/mcp/`` (no redirect).
+
+A POST whose ``MCP-Protocol-Version`` is present and not a handshake version
+is served by the stateless era, like the official SDK routes it; everything
+else by the handshake era. Each view is: admit → hand to the era → respond.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from vpsmcp.errors import TransportError
+from vpsmcp.logs import SCOPE_SESSION_ID
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
+from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS
+from vpsmcp.transport import handshake, stateless
+from vpsmcp.transport.endpoint import Endpoint
+
+PATH = "/mcp"
+
+
+def streamable_routes(ep: Endpoint) -> Blueprint:
+    bp = Blueprint("streamable", __name__)
+
+    async def mcp() -> Response:
+        headers = request.headers
+        principal = ep.admit(headers, PATH)
+        session_id = headers.get("mcp-session-id")
+        if session_id:
+            request.scope[SCOPE_SESSION_ID] = session_id  # type: ignore[literal-required]
+        version = headers.get("mcp-protocol-version")
+        stateless_era = version is not None and version not in HANDSHAKE_VERSIONS
+        if request.method == "POST":
+            body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+            if len(body) > ep.guard.max_body:
+                raise TransportError(413, INVALID_REQUEST, f"Request body larger than {ep.guard.max_body} bytes")
+            if stateless_era:
+                return await stateless.post(ep, headers, body, principal)
+            response = await handshake.post(ep, headers, body, principal)
+            new_id = response.headers.get("mcp-session-id")
+            if new_id:
+                request.scope[SCOPE_SESSION_ID] = new_id  # type: ignore[literal-required]
+            return response
+        if stateless_era:
+            raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: this era has no sessions", headers={"Allow": "POST"})
+        if request.method == "GET":
+            return await handshake.get(ep, headers, principal)
+        return await handshake.delete(ep, headers, principal)
+
+    for path in (PATH, PATH + "/"):
+        bp.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
+    return bp
