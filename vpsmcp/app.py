@@ -21,7 +21,9 @@ from vpsmcp.transport import http_errors
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
 from vpsmcp.transport.sessions import SessionStore
+from vpsmcp.transport.legacy_sse import legacy_sse_routes
 from vpsmcp.transport.streamable import streamable_routes
+from vpsmcp.transport.websocket import websocket_routes
 
 SWEEP_INTERVAL = 30.0
 
@@ -55,6 +57,8 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     http_errors.register(app)
     app.register_blueprint(_health(runtime))
     app.register_blueprint(streamable_routes(endpoint))
+    app.register_blueprint(legacy_sse_routes(endpoint))
+    app.register_blueprint(websocket_routes(endpoint))
     _housekeeping(app, runtime, endpoint)
     return app
 

@@ -45,12 +45,12 @@ async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
     requests = [m for m in messages if isinstance(m, Request)]
     for message in messages:
-        _receive(session, message)
+        receive(session, message)
     if not requests:
         return Response("", status=202)
     stream = session.new_stream({r.id for r in requests})
     for request in requests:
-        start(session.running, ep.dispatcher, request, _context(request, session, stream, principal), session.protocol, stream)
+        start(session.running, ep.dispatcher, request, context(request, session, stream, principal), session.protocol, stream)
     if not sse_ok or await settled(stream, ep.heartbeat):
         if not stream.done:
             async for _ in stream.read(0, None):
@@ -102,7 +102,7 @@ def _check_version(headers: Headers) -> None:
 async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> Response:
     session = ep.sessions.create(principal)
     stream = OutboundStream(pending={request.id})
-    ctx = _context(request, session, stream, principal)
+    ctx = context(request, session, stream, principal)
     try:
         result = await ep.dispatcher.handle(request, ctx, session.protocol)
     except JsonRpcError as exc:
@@ -112,7 +112,7 @@ async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> R
     return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
 
 
-def _receive(session: HttpSession, message: Message) -> None:
+def receive(session: HttpSession, message: Message) -> None:
     """Take in the notifications and responses of a POST."""
     if isinstance(message, Notification):
         if message.method == "notifications/initialized":
@@ -128,7 +128,8 @@ def _receive(session: HttpSession, message: Message) -> None:
         session.answer(message.id, message.result, None)
 
 
-def _context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
+def context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
+    """The context of a handshake-era request made in ``session``; its messages go to ``stream``."""
     meta = request.params.get("_meta")
     token = meta.get("progressToken") if isinstance(meta, dict) else None
     return Context(

@@ -1,0 +1,71 @@
+"""The deprecated HTTP+SSE transport of 2024-11-05, for clients that still use it.
+
+``GET /sse`` opens the session's one event stream; its first event,
+``endpoint``, names the URL to POST messages to (``/messages?session_id=…``).
+Every answer travels on the stream; a POST only gets ``202 Accepted``. The
+stream *is* the session: when the client goes, the session ends.
+A POST to ``/sse`` gets 405, which is how Claude tells this transport apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from quart import Blueprint, Response, request
+
+from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
+from vpsmcp.transport import handshake, sse
+from vpsmcp.transport.endpoint import Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.exchange import event_stream, start
+from vpsmcp.transport.sessions import HttpSession
+
+SSE_PATH = "/sse"
+MESSAGES_PATH = "/messages"
+
+
+def legacy_sse_routes(ep: Endpoint) -> Blueprint:
+    bp = Blueprint("legacy_sse", __name__)
+
+    @bp.route(SSE_PATH, methods=["GET"], strict_slashes=False)
+    async def open_stream() -> Response:
+        principal = ep.admit(request.headers, SSE_PATH)
+        if not accepts(request.headers)[1]:
+            raise not_acceptable("text/event-stream")
+        session = ep.sessions.create(principal)
+        session.protocol.version = "2024-11-05"
+        return event_stream(_stream(ep, session))
+
+    @bp.route(MESSAGES_PATH, methods=["POST"], strict_slashes=False)
+    async def post_message() -> Response:
+        principal = ep.admit(request.headers, SSE_PATH)
+        require_json_body(request.headers)
+        session = ep.sessions.get(request.args.get("session_id"), principal)
+        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        try:
+            message = jsonrpc.parse(body)
+        except JsonRpcError as exc:
+            raise TransportError(400, exc.code, exc.message) from None
+        if isinstance(message, list):
+            raise TransportError(400, INVALID_REQUEST, "batches are not part of the 2024-11-05 HTTP+SSE transport")
+        if isinstance(message, Request):
+            ctx = handshake.context(message, session, session.standalone, principal)
+            start(session.running, ep.dispatcher, message, ctx, session.protocol, session.standalone)
+        else:
+            handshake.receive(session, message)
+        return Response("Accepted", status=202, content_type="text/plain")
+
+    return bp
+
+
+async def _stream(ep: Endpoint, session: HttpSession) -> AsyncIterator[bytes]:
+    session.readers += 1
+    try:
+        endpoint_url = f"{MESSAGES_PATH}?session_id={session.id}"
+        yield f"event: endpoint\ndata: {endpoint_url}\n\n".encode()
+        async for event in session.standalone.read(0, ep.heartbeat):
+            yield sse.HEARTBEAT if event is None else sse.event(event.data)
+    finally:
+        session.readers -= 1
+        ep.sessions.remove(session.id)

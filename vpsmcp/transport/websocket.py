@@ -1,0 +1,78 @@
+"""MCP over WebSocket at ``/ws``: subprotocol ``mcp``, one JSON-RPC message per text frame.
+
+The connection is the session (handshake era). Messages the server sends —
+responses, notifications, requests to the client — go through the session's
+stream and a single writer, so frames never interleave. hypercorn sends
+ping frames every ``heartbeat`` seconds to keep idle connections alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from quart import Blueprint, Response, websocket
+
+from vpsmcp.access import Principal
+from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
+from vpsmcp.transport import handshake
+from vpsmcp.transport.endpoint import Endpoint
+from vpsmcp.transport.exchange import start
+from vpsmcp.transport.http_errors import render
+from vpsmcp.transport.sessions import HttpSession
+
+WS_PATH = "/ws"
+SUBPROTOCOL = "mcp"
+
+
+def websocket_routes(ep: Endpoint) -> Blueprint:
+    bp = Blueprint("websocket", __name__)
+
+    @bp.websocket(WS_PATH)
+    async def ws() -> Response | None:
+        try:
+            principal = ep.admit(websocket.headers, WS_PATH)
+        except TransportError as exc:
+            return render(exc)  # refused before the upgrade: a plain HTTP answer
+        offered = websocket.requested_subprotocols
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        session = ep.sessions.create(principal)
+        session.readers += 1
+        writer = asyncio.create_task(_write(session))
+        try:
+            while True:
+                frame = await websocket.receive()
+                _receive(ep, session, frame.encode() if isinstance(frame, str) else frame, principal)
+        finally:
+            session.readers -= 1
+            ep.sessions.remove(session.id)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        return None
+
+    return bp
+
+
+def _receive(ep: Endpoint, session: HttpSession, frame: bytes, principal: Principal) -> None:
+    stream = session.standalone
+    try:
+        message = jsonrpc.parse(frame)
+        if isinstance(message, list):
+            raise JsonRpcError(INVALID_REQUEST, "Invalid request: send one message per frame")
+    except JsonRpcError as exc:
+        stream.put(jsonrpc.error_response(exc))
+        return
+    if isinstance(message, Request):
+        ctx = handshake.context(message, session, stream, principal)
+        start(session.running, ep.dispatcher, message, ctx, session.protocol, stream)
+    else:
+        handshake.receive(session, message)
+
+
+async def _write(session: HttpSession) -> None:
+    async for event in session.standalone.read(0, None):
+        if event is not None:
+            await websocket.send(event.data.decode())
