@@ -88,7 +88,7 @@ class ServerProcess:
         raise AssertionError(f"no line matching {pattern!r} in:\n{self.output()}")
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:

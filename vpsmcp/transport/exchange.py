@@ -73,18 +73,22 @@ async def run_request(
     stream: OutboundStream,
 ) -> None:
     """Dispatch ``request`` and put its response (or error) on ``stream``."""
+    reply: RpcResponse | ErrorResponse
     try:
-        result = await dispatcher.handle(request, ctx, session)
+        reply = RpcResponse(request.id, await dispatcher.handle(request, ctx, session))
     except JsonRpcError as exc:
-        stream.put(error_response(exc, request.id))
+        reply = error_response(exc, request.id)
     except asyncio.CancelledError:
         stream.settle(request.id)  # a cancelled request gets no response (basic/utilities/cancellation)
         raise
     except Exception:
         log.exception("request %s (%s) failed", request.id, request.method)
-        stream.put(ErrorResponse(request.id, INTERNAL_ERROR, "Internal error"))
-    else:
-        stream.put(RpcResponse(request.id, result))
+        reply = ErrorResponse(request.id, INTERNAL_ERROR, "Internal error")
+    try:
+        stream.put(reply)
+    except (TypeError, ValueError):  # a result JSON cannot carry (NaN, an object)
+        log.exception("result of request %s (%s) is not JSON", request.id, request.method)
+        stream.put(ErrorResponse(request.id, INTERNAL_ERROR, "Internal error: the result is not valid JSON"))
 
 
 def start(
