@@ -25,6 +25,13 @@ ASKS_NEED = {"elicitation/create": "elicitation", "sampling/createMessage": "sam
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 
 
+def progress_token(params: Mapping[str, Any]) -> str | int | None:
+    """The ``_meta.progressToken`` of a request's params, if it is a valid one."""
+    meta = params.get("_meta")
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
+
+
 class Peer(Protocol):
     """The transport's side of one request: a way to reach the client."""
 

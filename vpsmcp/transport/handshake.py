@@ -17,7 +17,7 @@ from quart import Response
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
-from vpsmcp.protocol.context import Context
+from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
 from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, accepts, not_acceptable, require_json_body
@@ -130,8 +130,6 @@ def receive(session: HttpSession, message: Message) -> None:
 
 def context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
     """The context of a handshake-era request made in ``session``; its messages go to ``stream``."""
-    meta = request.params.get("_meta")
-    token = meta.get("progressToken") if isinstance(meta, dict) else None
     return Context(
         request_id=request.id,
         version=session.protocol.version,
@@ -141,7 +139,7 @@ def context(request: Request, session: HttpSession, stream: OutboundStream, prin
         client_id=principal.client_id,
         client_capabilities=session.protocol.client_capabilities,
         log_level=session.protocol.log_level,
-        progress_token=token if isinstance(token, (str, int)) and not isinstance(token, bool) else None,
+        progress_token=progress_token(request.params),
     )
 
 

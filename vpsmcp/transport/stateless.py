@@ -21,7 +21,7 @@ from werkzeug.datastructures import Headers
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
-from vpsmcp.protocol.context import Context
+from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.dispatch import META
 from vpsmcp.protocol.jsonrpc import (
     HEADER_MISMATCH,
@@ -113,7 +113,6 @@ def _envelope(
     if request.method == "tools/call":
         _check_param_headers(ep, request, headers)
     level = meta.get(META + "logLevel")
-    token = meta.get("progressToken")
     return Context(
         request_id=request.id,
         version=version,
@@ -123,7 +122,7 @@ def _envelope(
         client_id=principal.client_id,
         client_capabilities=capabilities,
         log_level=level if isinstance(level, str) else None,
-        progress_token=token if isinstance(token, (str, int)) and not isinstance(token, bool) else None,
+        progress_token=progress_token(request.params),
     )
 
 
