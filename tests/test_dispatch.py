@@ -303,3 +303,20 @@ def test_completion_for_unknown_ref_type_is_invalid_params() -> None:
     result = call(dispatcher(), "completion/complete", {"ref": {"type": "ref/prompt", "name": "summarize"},
                                                         "argument": {"name": "topic", "value": "l"}})
     assert result == {"completion": {"values": [], "total": 0, "hasMore": False}}
+
+
+@plugin.prompt()
+async def personal(ctx: Context) -> list[dict[str, Any]]:
+    """Asks before rendering."""
+    answer = await ctx.elicit("context?", {"type": "object"}, key="user_context")
+    return [{"role": "user", "content": {"type": "text", "text": answer["content"]["c"]}}]
+
+
+def test_prompts_can_ask_in_the_stateless_era() -> None:
+    d = dispatcher()
+    first = call(d, "prompts/get", {"name": "personal"}, c=ctx(Era.STATELESS))
+    assert first["resultType"] == "input_required" and list(first["inputRequests"]) == ["user_context"]
+    done = call(d, "prompts/get", {"name": "personal", "requestState": first["requestState"],
+                                   "inputResponses": {"user_context": {"action": "accept", "content": {"c": "ctx"}}}},
+                c=ctx(Era.STATELESS))
+    assert done["messages"][0]["content"]["text"] == "ctx" and done["resultType"] == "complete"

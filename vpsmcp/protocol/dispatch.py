@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from vpsmcp import __version__
 from vpsmcp.errors import JsonRpcError, ToolError
@@ -37,6 +37,7 @@ CACHEABLE = frozenset(
 HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 STATELESS_ONLY = frozenset({"server/discover"})
 
+T = TypeVar("T")
 Handler = Callable[["Dispatcher", Request, Context, "Session | None"], Awaitable[dict[str, Any]]]
 
 
@@ -71,7 +72,10 @@ class Dispatcher:
             raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {request.method}")
         if session is not None and not session.accepts(request.method):
             raise JsonRpcError(INVALID_REQUEST, f"{request.method} is not allowed in a {session.phase.value} session")
-        result = await handler(self, request, ctx, session)
+        try:
+            result = await handler(self, request, ctx, session)
+        except _Asked as asked:
+            result = asked.result
         if session is not None:
             session.advance(request.method)
         if ctx.era is Era.STATELESS:
@@ -140,25 +144,40 @@ async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Se
     arguments = request.params.get("arguments") or {}
     if not isinstance(arguments, dict):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
-    if ctx.era is Era.STATELESS:
-        _restore_answers(d, request, ctx, f"tools/call:{tool.name}")
     try:
-        value = await tool.handler(ctx, arguments)
-    except InputRequired as asked:
-        answers = dict(ctx.input_responses)
-        return {
-            "resultType": "input_required",
-            "inputRequests": asked.requests,
-            "requestState": d.state_codec.encode(f"tools/call:{tool.name}", answers),
-        }
+        value = await _asking(d, request, ctx, f"tools/call:{tool.name}", lambda: tool.handler(ctx, arguments))
     except ToolError as exc:
         return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-    except (JsonRpcError, asyncio.CancelledError):
+    except (JsonRpcError, _Asked, asyncio.CancelledError):
         raise
     except Exception:
         log.exception("tool %s failed", tool.name)
         return {"content": [{"type": "text", "text": f"internal error in tool {tool.name}"}], "isError": True}
     return tool_result(value)
+
+
+class _Asked(Exception):
+    """Carries an ``input_required`` result out of a handler to ``Dispatcher.handle`` (stateless era)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+
+async def _asking(d: Dispatcher, request: Request, ctx: Context, target: str, work: Callable[[], Awaitable[T]]) -> T:
+    """Run a handler that may ask the client; in the stateless era, with the answers
+    gathered so far (SEP-2322), turning a new question into ``_Asked``."""
+    if ctx.era is Era.STATELESS:
+        _restore_answers(d, request, ctx, target)
+    try:
+        return await work()
+    except InputRequired as asked:
+        raise _Asked(
+            {
+                "resultType": "input_required",
+                "inputRequests": asked.requests,
+                "requestState": d.state_codec.encode(target, dict(ctx.input_responses)),
+            }
+        ) from None
 
 
 def _restore_answers(d: Dispatcher, request: Request, ctx: Context, target: str) -> None:
@@ -190,7 +209,7 @@ async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session
         code = INVALID_PARAMS if ctx.era is Era.STATELESS else RESOURCE_NOT_FOUND
         raise JsonRpcError(code, f"Resource not found: {uri}", data={"uri": uri})
     resource, variables = found
-    contents = await resource.read(ctx, str(uri), variables)
+    contents = await _asking(d, request, ctx, f"resources/read:{uri}", lambda: resource.read(ctx, str(uri), variables))
     return {"contents": contents if isinstance(contents, list) else [contents]}
 
 
@@ -222,7 +241,7 @@ async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: S
     missing = [a.name for a in prompt.arguments if a.required and a.name not in arguments]
     if missing:
         raise JsonRpcError(INVALID_PARAMS, f"Missing required arguments: {', '.join(missing)}")
-    rendered = await prompt.render(ctx, arguments)
+    rendered = await _asking(d, request, ctx, f"prompts/get:{prompt.name}", lambda: prompt.render(ctx, arguments))
     return rendered if isinstance(rendered, dict) else {"messages": rendered}
 
 
