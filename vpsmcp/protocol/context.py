@@ -13,7 +13,7 @@ then runs again from the start, so handlers ask before they change anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +120,24 @@ class Context:
         if isinstance(answer, dict):
             return answer
         raise InputRequired({key: {"method": method, "params": params}})
+
+    async def ask_all(self, *asks: Callable[[], Awaitable[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Ask several questions at once, e.g. ``ctx.ask_all(lambda: ctx.elicit(...), lambda: ctx.roots())``.
+
+        ``ask`` ends the call at the first unanswered question; this collects
+        every unanswered one, so a stateless client gets them all in one
+        ``input_required`` round. A handshake-era client is asked in turn.
+        """
+        answers: list[dict[str, Any]] = []
+        missing: dict[str, dict[str, Any]] = {}
+        for ask in asks:
+            try:
+                answers.append(await ask())
+            except InputRequired as needed:
+                missing.update(needed.requests)
+        if missing:
+            raise InputRequired(missing)
+        return answers
 
     async def elicit(self, message: str, requested_schema: dict[str, Any], key: str | None = None) -> dict[str, Any]:
         """Ask the person for structured input (``elicitation/create``, form mode)."""
