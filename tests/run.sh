@@ -52,5 +52,13 @@ export VPSMCP_NODE_BIN="$node_bin"
 export VPSMCP_CONFORMANCE_DIR="$conformance_dir"
 # --- end conformance ----------------------------------------------------------
 
+# --- mcp 1.x for the WebSocket client test (mcp 2 has no WebSocket client) ---
+mcp1_venv="$PWD/.cache/mcp1-venv"
+if ! "$mcp1_venv/bin/python" -c 'import importlib.metadata as m, sys, mcp.client.websocket, websockets; sys.exit(m.version("mcp") != "1.30.0")' 2>/dev/null; then
+  "$python" -m venv --clear "$mcp1_venv"
+  "$mcp1_venv/bin/python" -m pip install -qq --disable-pip-version-check 'mcp[ws]==1.30.0' \
+    || fail "could not install mcp[ws]==1.30.0 into $mcp1_venv"
+fi
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

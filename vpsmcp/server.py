@@ -57,7 +57,6 @@ async def serve(runtime: Runtime, sock: socket.socket) -> None:
     hconfig.accesslog = access_log if runtime.config.log.access else None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
     hconfig.keep_alive_timeout = 75
-    hconfig.websocket_ping_interval = runtime.config.mcp.heartbeat
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

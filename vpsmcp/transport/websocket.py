@@ -2,8 +2,13 @@
 
 The connection is the session (handshake era). Messages the server sends —
 responses, notifications, requests to the client — go through the session's
-stream and a single writer, so frames never interleave. hypercorn sends
-ping frames every ``heartbeat`` seconds to keep idle connections alive.
+stream and a single writer, so frames never interleave. When the stream ends
+(the session closed, or the server is shutting down) the writer closes the
+socket with 1001 "going away".
+
+Keepalive is an MCP ``ping`` request every ``heartbeat`` seconds of silence
+(basic/utilities/ping), not a WebSocket ping frame: hypercorn's frame pinger
+outlives a closed connection by up to its interval and so delays shutdown.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from vpsmcp.transport.sessions import HttpSession
 
 WS_PATH = "/ws"
 SUBPROTOCOL = "mcp"
+GOING_AWAY = 1001
 
 
 def websocket_routes(ep: Endpoint) -> Blueprint:
@@ -40,7 +46,7 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         session = ep.sessions.create(principal)
         session.readers += 1
-        writer = asyncio.create_task(_write(session))
+        writer = asyncio.create_task(_write(session, ep.heartbeat))
         try:
             while True:
                 frame = await websocket.receive()
@@ -72,7 +78,10 @@ def _receive(ep: Endpoint, session: HttpSession, frame: bytes, principal: Princi
         handshake.receive(session, message)
 
 
-async def _write(session: HttpSession) -> None:
-    async for event in session.standalone.read(0, None):
-        if event is not None:
+async def _write(session: HttpSession, heartbeat: float) -> None:
+    async for event in session.standalone.read(0, heartbeat):
+        if event is None:
+            session.standalone.put(Request(session.next_request_id(), "ping", {}))
+        else:
             await websocket.send(event.data.decode())
+    await websocket.close(GOING_AWAY, "session closed")
