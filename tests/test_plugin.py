@@ -49,7 +49,10 @@ def test_plain_functions_run_off_the_event_loop() -> None:
             return {}
 
     ctx = Context(request_id=1, version="2025-11-25", era=Era.HANDSHAKE, peer=Peer())
-    assert asyncio.run(tool.handler(ctx, {})) == "ok"
+    async def run() -> object:
+        return await tool.handler(ctx, {})
+
+    assert asyncio.run(run()) == "ok"
     assert seen and seen[0] != threading.main_thread().name
 
 
