@@ -1,0 +1,188 @@
+"""The three servers under test: how each is started, found, checked and stopped.
+
+Every server announces ``listening on http://127.0.0.1:PORT`` on stderr (vpsmcp
+does so itself; floor.py and sdk_server.py copy it), so one start-up path fits
+all three. Output goes to a log file rather than a pipe: nothing in the
+runner has to keep draining it while the load runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from setup_env import BENCH, ROOT
+
+LISTENING = re.compile(r"listening on (http://[\w.:\[\]-]+:\d+)")
+PROTOCOL_VERSION = "2025-11-25"
+ECHO_TEXT = "hello from wrk"  # the text mcp_load.lua sends; floor.py's canned answer holds it too
+
+
+@dataclass
+class Server:
+    """One server process, pinned to ``cpu`` when given."""
+
+    name: str
+    argv: list[str]
+    workdir: Path
+    env: dict[str, str]
+    cpu: int | None = None
+    url: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+    sessions: list[str] = field(default_factory=list)
+    answers: str = ""  # Content-Type of its tools/call answer: JSON or an event stream
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> None:
+        cpu = self.cpu
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.env,
+                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+            )
+        self.url = self._wait_for_url(timeout) + "/mcp"
+
+    def _wait_for_url(self, timeout: float) -> str:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = LISTENING.search(self.log_path.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not start; its output:\n{self.log_path.read_text(errors='replace')}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM this server's process (by pid), SIGKILL if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+    """vpsmcp from the checkout, with the echo plugin and no access log (none of the others log requests)."""
+    config = workdir / "vpsmcp.toml"
+    plugin = BENCH / "echo_plugin.py"
+    config.write_text(f'[log]\naccess = false\n\n[plugins]\nmodules = ["{plugin}"]\n')
+    argv = [str(python), "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(workdir / "state"), "--config", str(config)]
+    return Server("vpsmcp", argv, workdir, _env(workdir, ROOT), cpu)
+
+
+def floor_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+    return Server("floor", [str(python), str(BENCH / "floor.py")], workdir, _env(workdir, BENCH), cpu)
+
+
+def sdk_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+    return Server("sdk", [str(python), str(BENCH / "sdk_server.py")], workdir, _env(workdir, BENCH), cpu)
+
+
+def _env(home: Path, pythonpath: Path) -> dict[str, str]:
+    """A small environment: nothing from the caller's shell changes how a server behaves."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    env.update(HOME=str(home), PYTHONPATH=str(pythonpath), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+# --- a minimal MCP client (handshake era), for sessions and the correctness check ---
+
+
+def headers(session_id: str | None = None) -> dict[str, str]:
+    out = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": PROTOCOL_VERSION,
+    }
+    if session_id:
+        out["Mcp-Session-Id"] = session_id
+    return out
+
+
+def post(url: str, message: dict[str, Any], session_id: str | None = None) -> tuple[int, dict[str, str], str]:
+    """One POST; returns status, lower-cased headers and the body text."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        hdrs = headers(session_id)
+        if "id" not in message or message.get("method") == "initialize":
+            hdrs.pop("MCP-Protocol-Version")  # not sent before a version is negotiated
+        conn.request("POST", parts.path, json.dumps(message), hdrs)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+    finally:
+        conn.close()
+
+
+def reply(content_type: str, body: str) -> dict[str, Any]:
+    """The JSON-RPC response in a body that is JSON or an event stream."""
+    if content_type.startswith("text/event-stream"):
+        for line in body.splitlines():
+            if line.startswith("data:") and line[5:].strip():
+                message = json.loads(line[5:])
+                if "result" in message or "error" in message:
+                    return dict(message)
+        raise ValueError(f"no response in event stream: {body!r}")
+    return dict(json.loads(body))
+
+
+def open_session(url: str) -> str:
+    """initialize, then notifications/initialized; returns the Mcp-Session-Id."""
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+    }
+    status, hdrs, body = post(url, init)
+    session_id = hdrs.get("mcp-session-id")
+    if status != 200 or not session_id:
+        raise RuntimeError(f"initialize at {url}: HTTP {status}, session {session_id!r}: {body[:500]}")
+    status, _, body = post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id)
+    if status not in (200, 202):
+        raise RuntimeError(f"notifications/initialized at {url}: HTTP {status}: {body[:500]}")
+    return session_id
+
+
+def check(server: Server) -> None:
+    """One tools/call and one tools/list must come back right before any load is trusted."""
+    session_id = server.sessions[0]
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": ECHO_TEXT}}}
+    status, hdrs, body = post(server.url, call, session_id)
+    result = reply(hdrs.get("content-type", ""), body).get("result", {}) if status == 200 else {}
+    texts = [c.get("text") for c in result.get("content", [])]
+    if texts != [ECHO_TEXT] or result.get("isError"):
+        raise RuntimeError(f"{server.name}: tools/call echo answered HTTP {status}: {body[:500]}")
+    server.answers = hdrs.get("content-type", "").split(";")[0]
+    status, hdrs, body = post(server.url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, session_id)
+    result = reply(hdrs.get("content-type", ""), body).get("result", {}) if status == 200 else {}
+    if [t.get("name") for t in result.get("tools", [])] != ["echo"]:
+        raise RuntimeError(f"{server.name}: tools/list answered HTTP {status}: {body[:500]}")
