@@ -8,7 +8,7 @@ are bound to the principal that created them (``Principal.binding``).
 
 from __future__ import annotations
 
-from werkzeug.datastructures import Headers
+from collections.abc import Mapping
 
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,12 +34,12 @@ ANONYMOUS = Principal()
 class Gate(Protocol):
     """Decides who a request comes from, or refuses it."""
 
-    def admit(self, headers: Headers, resource: str) -> Principal:
+    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
         """The caller of a request to ``resource`` (``/mcp``, ``/sse``, ``/ws``)."""
 
 
 class OpenGate:
     """No authentication: only ever served on loopback (enforced by the caller)."""
 
-    def admit(self, headers: Headers, resource: str) -> Principal:
+    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
         return ANONYMOUS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from werkzeug.datastructures import Headers
+from collections.abc import Iterable
 
 from dataclasses import dataclass
 
@@ -16,6 +16,31 @@ from vpsmcp.transport.sessions import SessionStore
 RETRY_MS = 1000  # how long a client waits before reconnecting a dropped stream
 
 
+class HeaderMap(dict[str, str]):
+    """A request's headers, read once from the ASGI scope: lower-case names, first value.
+
+    Every check looks headers up several times; werkzeug's ``Headers`` scans
+    and lower-cases the whole list on each lookup. ``repeated`` names the
+    headers sent more than once (the stateless era refuses repeated routing headers).
+    """
+
+    repeated: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, raw: Iterable[tuple[bytes, bytes]]) -> HeaderMap:
+        headers = cls()
+        repeated = set()
+        for name, value in raw:
+            key = name.decode("latin-1").lower()
+            if key in headers:
+                repeated.add(key)
+            else:
+                headers[key] = value.decode("latin-1")
+        if repeated:
+            headers.repeated = frozenset(repeated)
+        return headers
+
+
 @dataclass
 class Endpoint:
     """The MCP endpoint's collaborators, built once per app."""
@@ -26,13 +51,13 @@ class Endpoint:
     gate: Gate
     heartbeat: float
 
-    def admit(self, headers: Headers, resource: str) -> Principal:
+    def admit(self, headers: HeaderMap, resource: str) -> Principal:
         """Host/Origin/size checks, then authentication."""
         self.guard.check(headers)
         return self.gate.admit(headers, resource)
 
 
-def accepts(headers: Headers) -> tuple[bool, bool]:
+def accepts(headers: HeaderMap) -> tuple[bool, bool]:
     """Whether the client takes (JSON, event streams).
 
     Lenient: clients have sent ``*/*`` or no Accept at all (claude-ai-mcp#76).
@@ -47,7 +72,7 @@ def accepts(headers: Headers) -> tuple[bool, bool]:
     return json_ok, sse_ok
 
 
-def require_json_body(headers: Headers) -> None:
+def require_json_body(headers: HeaderMap) -> None:
     """415 for a body that says it is not JSON; a missing Content-Type is tolerated."""
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json":

@@ -27,7 +27,6 @@ from vpsmcp.protocol.jsonrpc import (
     Request,
     RequestId,
     Response as RpcResponse,
-    encode,
     error_response,
 )
 from vpsmcp.protocol.session import Session
@@ -108,27 +107,24 @@ def start(
 
 async def settled(stream: OutboundStream, heartbeat: float) -> bool:
     """Wait until the stream is done or has said something; True if it can be answered as JSON."""
-    reader = stream.read(0, heartbeat)
-    try:
-        first = await anext(reader)
-    except StopAsyncIteration:
-        return True
-    finally:
-        await reader.aclose()  # type: ignore[attr-defined]
-    if first is None or not isinstance(first.message, (RpcResponse, ErrorResponse)):
+    await asyncio.sleep(0)  # a quick handler finishes in its first step: no waiter, no timer
+    if not stream.events and not stream.done and not await stream.wait(heartbeat):
+        return False  # silent for a whole heartbeat: stream, so the connection stays alive
+    if not stream.done:
         return False
-    # A response came first; with several requests, JSON only if the rest follow at once.
-    return stream.done and all(isinstance(e.message, (RpcResponse, ErrorResponse)) for e in stream.events)
+    return all(isinstance(e.message, (RpcResponse, ErrorResponse)) for e in stream.events)
 
 
 def json_answer(stream: OutboundStream, batch: bool, status_of: Callable[[ErrorResponse], int] | None = None) -> Response:
     """The responses on ``stream`` as one JSON body (an array for a batch)."""
-    replies = [e.message for e in stream.events if isinstance(e.message, (RpcResponse, ErrorResponse))]
-    status = 200
-    if not batch and status_of is not None and isinstance(replies[0], ErrorResponse):
-        status = status_of(replies[0])
-    body = encode(list(replies)) if batch else encode(replies[0])
-    return Response(body, status=status, content_type="application/json")
+    replies = [e for e in stream.events if isinstance(e.message, (RpcResponse, ErrorResponse))]
+    if not replies:
+        return Response("", status=202)  # every request was cancelled: nothing to answer
+    if batch:
+        return Response(b"[" + b",".join(e.data for e in replies) + b"]", content_type="application/json")
+    first = replies[0].message
+    status = status_of(first) if status_of is not None and isinstance(first, ErrorResponse) else 200
+    return Response(replies[0].data, status=status, content_type="application/json")
 
 
 def event_stream(body: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> Response:

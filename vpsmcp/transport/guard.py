@@ -9,7 +9,7 @@ its requests carry that site's ``Origin`` (or, after rebinding, an unknown
 
 from __future__ import annotations
 
-from werkzeug.datastructures import Headers
+from collections.abc import Mapping
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +43,7 @@ class Guard:
         origins = {_origin(public_url)} | {_origin(o) for o in allowed_origins}
         return cls(frozenset(h for h in hosts if h), frozenset(origins), max_body)
 
-    def check(self, headers: Headers) -> None:
+    def check(self, headers: Mapping[str, str]) -> None:
         """Raise the error to answer with, or return when the request may proceed."""
         host = headers.get("host", "").lower()
         if host and host not in self.hosts and _strip_port(host) not in self.hosts:

@@ -8,7 +8,6 @@ with it, so a client holding a stale id recovers by initializing.
 
 from __future__ import annotations
 
-from werkzeug.datastructures import Headers
 
 from collections.abc import AsyncIterator
 
@@ -20,7 +19,7 @@ from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
-from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import HeaderMap, RETRY_MS, Endpoint, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, settled, start
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
@@ -28,7 +27,7 @@ from vpsmcp.transport.streams import OutboundStream, parse_event_id
 BATCH_VERSION = "2025-03-26"  # the only version with JSON-RPC batches
 
 
-async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal) -> Response:
     require_json_body(headers)
     json_ok, sse_ok = accepts(headers)
     if not (json_ok or sse_ok):
@@ -48,7 +47,7 @@ async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal
         receive(session, message)
     if not requests:
         return Response("", status=202)
-    stream = session.new_stream({r.id for r in requests})
+    stream = OutboundStream(pending={r.id for r in requests})
     for request in requests:
         start(session.running, ep.dispatcher, request, context(request, session, stream, principal), session.protocol, stream)
     if not sse_ok or await settled(stream, ep.heartbeat):
@@ -56,11 +55,12 @@ async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal
             async for _ in stream.read(0, None):
                 pass
         return json_answer(stream, batch)
+    session.keep(stream)
     priming = RETRY_MS if at_least(session.protocol.version, "2025-11-25") else None
     return event_stream(_reading(session, relay(stream, ep.heartbeat, ids=True, priming_retry_ms=priming)))
 
 
-async def get(ep: Endpoint, headers: Headers, principal: Principal) -> Response:
+async def get(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Response:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     if not accepts(headers)[1]:
         raise not_acceptable("text/event-stream")
@@ -75,7 +75,7 @@ async def get(ep: Endpoint, headers: Headers, principal: Principal) -> Response:
     return event_stream(_reading(session, relay(stream, ep.heartbeat, after=after, ids=True, priming_retry_ms=priming)))
 
 
-async def delete(ep: Endpoint, headers: Headers, principal: Principal) -> Response:
+async def delete(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Response:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     ep.sessions.remove(session.id)
     return Response("", status=200)
@@ -89,7 +89,7 @@ def _parse(body: bytes) -> tuple[list[Message], bool]:
     return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
 
 
-def _check_version(headers: Headers) -> None:
+def _check_version(headers: HeaderMap) -> None:
     """An unsupported MCP-Protocol-Version is 400; an absent one is fine (Claude sends none)."""
     version = headers.get("mcp-protocol-version")
     if version is not None and version not in HANDSHAKE_VERSIONS:

@@ -17,7 +17,7 @@ from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport import handshake, sse
-from vpsmcp.transport.endpoint import Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import event_stream, start
 from vpsmcp.transport.sessions import HttpSession
 
@@ -30,8 +30,9 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
 
     @bp.route(SSE_PATH, methods=["GET"], strict_slashes=False)
     async def open_stream() -> Response:
-        principal = ep.admit(request.headers, SSE_PATH)
-        if not accepts(request.headers)[1]:
+        headers = HeaderMap.of(request.scope["headers"])
+        principal = ep.admit(headers, SSE_PATH)
+        if not accepts(headers)[1]:
             raise not_acceptable("text/event-stream")
         session = ep.sessions.create(principal)
         session.protocol.version = "2024-11-05"
@@ -39,8 +40,9 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
 
     @bp.route(MESSAGES_PATH, methods=["POST"], strict_slashes=False)
     async def post_message() -> Response:
-        principal = ep.admit(request.headers, SSE_PATH)
-        require_json_body(request.headers)
+        headers = HeaderMap.of(request.scope["headers"])
+        principal = ep.admit(headers, SSE_PATH)
+        require_json_body(headers)
         session = ep.sessions.get(request.args.get("session_id"), principal)
         body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         try:

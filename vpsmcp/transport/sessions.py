@@ -23,6 +23,7 @@ from vpsmcp.transport.streams import OutboundStream
 
 SESSION_NOT_FOUND = -32001
 DONE_STREAM_KEEP = 120.0  # seconds a finished stream stays resumable
+MAX_STREAMS = 64  # resumable streams kept per session; the oldest go first
 
 
 @dataclass(eq=False)
@@ -40,10 +41,11 @@ class HttpSession:
     readers: int = 0  # connections currently streaming from this session
     _next_request: int = 0
 
-    def new_stream(self, request_ids: set[RequestId]) -> OutboundStream:
-        stream = OutboundStream(pending=set(request_ids))
+    def keep(self, stream: OutboundStream) -> None:
+        """Make ``stream`` resumable with ``Last-Event-ID`` (only streams answered as SSE are)."""
         self.streams[stream.stream_id] = stream
-        return stream
+        while len(self.streams) > MAX_STREAMS:
+            del self.streams[next(iter(self.streams))]
 
     def find_stream(self, stream_id: str) -> OutboundStream | None:
         if stream_id == self.standalone.stream_id:
@@ -80,7 +82,7 @@ class HttpSession:
 
     def sweep_streams(self, now: float) -> None:
         for stream_id, stream in list(self.streams.items()):
-            if stream.done and now - self.last_seen > DONE_STREAM_KEEP:
+            if stream.finished_at is not None and now - stream.finished_at > DONE_STREAM_KEEP:
                 del self.streams[stream_id]
 
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from quart import Response
-from werkzeug.datastructures import Headers
 
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
@@ -35,7 +34,7 @@ from vpsmcp.protocol.jsonrpc import (
     Request,
 )
 from vpsmcp.protocol.versions import STATELESS_VERSIONS, SUPPORTED_VERSIONS, Era
-from vpsmcp.transport.endpoint import Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import HeaderMap, Endpoint, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, run_request, settled
 from vpsmcp.transport.streams import OutboundStream
 
@@ -57,7 +56,7 @@ def status_of(error: ErrorResponse) -> int:
     return STATUS_OF_CODE.get(error.code, 200)
 
 
-async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal) -> Response:
     require_json_body(headers)
     if not accepts(headers)[0]:
         raise not_acceptable("application/json")
@@ -82,11 +81,11 @@ async def post(ep: Endpoint, headers: Headers, body: bytes, principal: Principal
 
 
 def _envelope(
-    ep: Endpoint, request: Request, headers: Headers, principal: Principal, stream: OutboundStream
+    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream
 ) -> Context:
     """Validate routing headers against the body and build the request's context."""
     for name in ROUTING_HEADERS:
-        if len(headers.getlist(name)) > 1:
+        if name in headers.repeated:
             raise JsonRpcError(HEADER_MISMATCH, f"{name} header appears more than once")
     meta = request.params.get("_meta")
     version = meta.get(META + "protocolVersion") if isinstance(meta, dict) else None
@@ -126,7 +125,7 @@ def _envelope(
     )
 
 
-def _check_param_headers(ep: Endpoint, request: Request, headers: Headers) -> None:
+def _check_param_headers(ep: Endpoint, request: Request, headers: HeaderMap) -> None:
     """``Mcp-Param-<Token>`` mirrors each argument whose schema names it with ``x-mcp-header``."""
     tool = ep.dispatcher.registry.tool(str(request.params.get("name")))
     if tool is None:
@@ -136,7 +135,7 @@ def _check_param_headers(ep: Endpoint, request: Request, headers: Headers) -> No
         token = prop.get("x-mcp-header") if isinstance(prop, dict) else None
         if not isinstance(token, str):
             continue
-        header = headers.get(f"mcp-param-{token}")
+        header = headers.get(f"mcp-param-{token.lower()}")
         present = isinstance(arguments, dict) and name in arguments
         if header is None and not present:
             continue

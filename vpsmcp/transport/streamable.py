@@ -14,7 +14,7 @@ from vpsmcp.logs import SCOPE_SESSION_ID
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS
 from vpsmcp.transport import handshake, stateless
-from vpsmcp.transport.endpoint import Endpoint
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 
 PATH = "/mcp"
 
@@ -23,7 +23,7 @@ def streamable_routes(ep: Endpoint) -> Blueprint:
     bp = Blueprint("streamable", __name__)
 
     async def mcp() -> Response:
-        headers = request.headers
+        headers = HeaderMap.of(request.scope["headers"])
         principal = ep.admit(headers, PATH)
         session_id = headers.get("mcp-session-id")
         if session_id:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -39,8 +40,9 @@ class OutboundStream:
     pending: set[str | int] = field(default_factory=set)  # request ids still to be answered
     standalone: bool = False  # the GET stream: never done until closed
     closed: bool = False
+    finished_at: float | None = None  # monotonic time it became done
     _seq: int = 0
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _waiters: list[asyncio.Future[None]] = field(default_factory=list)
     _detach: int = 0  # bumped to make current readers let go (server-initiated disconnect)
 
     @property
@@ -56,12 +58,12 @@ class OutboundStream:
         self.events.append(StoredEvent(self._seq, message, encode(message)))
         if isinstance(message, (Response, ErrorResponse)) and message.id is not None:
             self.pending.discard(message.id)
-        self._wake()
+        self._changed()
 
     def settle(self, request_id: str | int) -> None:
         """A request ended without a response (it was cancelled)."""
         self.pending.discard(request_id)
-        self._wake()
+        self._changed()
 
     @property
     def done(self) -> bool:
@@ -70,16 +72,31 @@ class OutboundStream:
 
     def close(self) -> None:
         self.closed = True
-        self._wake()
+        self._changed()
 
     def detach_readers(self) -> None:
         """End current readers' connections; the stream itself goes on (SEP-1699 polling)."""
         self._detach += 1
-        self._wake()
+        self._changed()
 
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+    def _changed(self) -> None:
+        if self.finished_at is None and self.done:
+            self.finished_at = time.monotonic()
+        # Waking is free when nobody waits, which is the usual case for a quick call.
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait for the next change; False when ``timeout`` seconds passed without one."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def read(self, after: int = 0, heartbeat: float | None = None) -> AsyncIterator[StoredEvent | None]:
         """Events after sequence ``after``; ``None`` when ``heartbeat`` seconds pass idle."""
@@ -91,10 +108,7 @@ class OutboundStream:
                     yield stored
             if self.done or self._detach != detach:
                 return
-            changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), heartbeat)
-            except asyncio.TimeoutError:
+            if not await self.wait(heartbeat):
                 yield None
 
 

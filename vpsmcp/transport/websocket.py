@@ -23,7 +23,7 @@ from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport import handshake
-from vpsmcp.transport.endpoint import Endpoint
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.exchange import start
 from vpsmcp.transport.http_errors import render
 from vpsmcp.transport.sessions import HttpSession
@@ -39,7 +39,7 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
     @bp.websocket(WS_PATH)
     async def ws() -> Response | None:
         try:
-            principal = ep.admit(websocket.headers, WS_PATH)
+            principal = ep.admit(HeaderMap.of(websocket.scope["headers"]), WS_PATH)
         except TransportError as exc:
             return render(exc)  # refused before the upgrade: a plain HTTP answer
         offered = websocket.requested_subprotocols

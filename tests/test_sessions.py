@@ -1,0 +1,102 @@
+"""The session store and outbound streams, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from vpsmcp.access import Principal
+from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol.jsonrpc import Notification, Response
+from vpsmcp.transport import sessions
+from vpsmcp.transport.endpoint import HeaderMap
+from vpsmcp.transport.sessions import SessionStore
+from vpsmcp.transport.streams import OutboundStream, parse_event_id
+
+ALICE = Principal(client_id="alice", token_id="t1")
+MALLORY = Principal(client_id="mallory", token_id="t2")
+
+
+def test_session_is_bound_to_its_credential() -> None:
+    store = SessionStore(60, 10)
+    session = store.create(ALICE)
+    assert store.get(session.id, ALICE) is session
+    with pytest.raises(TransportError) as info:
+        store.get(session.id, MALLORY)
+    assert info.value.status == 404
+
+
+def test_closing_a_session_cancels_calls_and_fails_waiting_requests() -> None:
+    async def scenario() -> None:
+        store = SessionStore(60, 10)
+        session = store.create(ALICE)
+        running = asyncio.create_task(asyncio.sleep(10))
+        session.running[1] = running
+        waiting: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        session.waiting["q"] = waiting
+        store.remove(session.id)
+        await asyncio.sleep(0)
+        assert running.cancelled()
+        with pytest.raises(JsonRpcError, match="session closed"):
+            waiting.result()
+        assert session.standalone.closed
+
+    asyncio.run(scenario())
+
+
+def test_only_kept_streams_are_resumable_and_their_number_is_capped() -> None:
+    session = SessionStore(60, 10).create(ALICE)
+    streams = [OutboundStream() for _ in range(sessions.MAX_STREAMS + 5)]
+    for stream in streams:
+        session.keep(stream)
+    assert len(session.streams) == sessions.MAX_STREAMS
+    assert session.find_stream(streams[0].stream_id) is None
+    assert session.find_stream(streams[-1].stream_id) is streams[-1]
+
+
+def test_finished_streams_age_from_when_they_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = SessionStore(60, 10).create(ALICE)
+    stream = OutboundStream(pending={1})
+    session.keep(stream)
+    stream.put(Response(1, {}))
+    assert stream.done and stream.finished_at is not None
+    session.sweep_streams(stream.finished_at + sessions.DONE_STREAM_KEEP - 1)
+    assert session.streams
+    session.sweep_streams(stream.finished_at + sessions.DONE_STREAM_KEEP + 1)
+    assert not session.streams
+
+
+def test_stream_replays_after_a_sequence_and_ends_when_done() -> None:
+    async def scenario() -> list[int]:
+        stream = OutboundStream(pending={1})
+        stream.put(Notification("a"))
+        stream.put(Notification("b"))
+        stream.put(Response(1, {}))
+        return [e.seq async for e in stream.read(1) if e is not None]
+
+    assert asyncio.run(scenario()) == [2, 3]
+
+
+def test_idle_reader_gets_heartbeats() -> None:
+    async def scenario() -> list[object]:
+        stream = OutboundStream(standalone=True)
+        seen: list[object] = []
+        async for event in stream.read(0, 0.01):
+            seen.append(event)
+            if len(seen) == 2:
+                stream.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [None, None]
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("12/3", ("12", 3)), ("x", None), ("/3", None), ("1/a", None)])
+def test_event_ids(value: str, parsed: tuple[str, int] | None) -> None:
+    assert parse_event_id(value) == parsed
+
+
+def test_header_map_lowercases_and_notes_repeats() -> None:
+    headers = HeaderMap.of([(b"Mcp-Method", b"tools/list"), (b"MCP-METHOD", b"x"), (b"Host", b"h")])
+    assert headers["mcp-method"] == "tools/list" and headers["host"] == "h"
+    assert headers.repeated == frozenset({"mcp-method"})
