@@ -22,7 +22,7 @@ from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
 from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.legacy_sse import legacy_sse_routes
-from vpsmcp.transport.streamable import streamable_routes
+from vpsmcp.transport.streamable import add_streamable_routes
 from vpsmcp.transport.websocket import websocket_routes
 
 SWEEP_INTERVAL = 30.0
@@ -56,7 +56,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     )
     http_errors.register(app)
     app.register_blueprint(_health(runtime))
-    app.register_blueprint(streamable_routes(endpoint))
+    add_streamable_routes(app, endpoint)
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
     _housekeeping(app, runtime, endpoint)

@@ -20,13 +20,14 @@ functions run in a worker thread so they cannot stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import inspect
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -141,16 +142,18 @@ class Plugin:
         return register
 
 
-async def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _caller(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """An async callable running ``func``: awaited if async, else in a worker thread."""
     if inspect.iscoroutinefunction(func):
-        return await func(*args, **kwargs)
-    return await asyncio.to_thread(func, *args, **kwargs)
+        return func
+    return functools.partial(asyncio.to_thread, func)
 
 
 def _tool_handler(func: Callable[..., Any], schema: dict[str, Any]) -> Any:
     properties = schema.get("properties", {})
     required = set(schema.get("required", ()))
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(func).parameters.values())
+    call = _caller(func)
 
     async def handler(ctx: Context, arguments: dict[str, Any]) -> Any:
         missing = sorted(required - arguments.keys())
@@ -163,21 +166,25 @@ def _tool_handler(func: Callable[..., Any], schema: dict[str, Any]) -> Any:
             problem = _type_problem(properties.get(key, {}), value)
             if problem:
                 raise ToolError(f"argument {key!r}: {problem}")
-        return await _call(func, ctx, **arguments)
+        return await call(ctx, **arguments)
 
     return handler
 
 
 def _resource_reader(func: Callable[..., Any]) -> Any:
+    call = _caller(func)
+
     async def read(ctx: Context, uri: str, variables: dict[str, str]) -> Any:
-        return await _call(func, ctx, uri, **variables)
+        return await call(ctx, uri, **variables)
 
     return read
 
 
 def _prompt_renderer(func: Callable[..., Any]) -> Any:
+    call = _caller(func)
+
     async def render(ctx: Context, arguments: dict[str, str]) -> Any:
-        return await _call(func, ctx, **arguments)
+        return await call(ctx, **arguments)
 
     return render
 

@@ -69,7 +69,7 @@ Message = Union[Request, Notification, Response, ErrorResponse]
 def parse(body: bytes) -> Message | list[Message]:
     """Parse one HTTP body or WebSocket frame: a message or a non-empty batch."""
     try:
-        value = json.loads(body, parse_constant=_reject_constant)
+        value = _DECODER.decode(body.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise JsonRpcError(PARSE_ERROR, f"Parse error: {_reason(exc)}") from None
     if isinstance(value, list):
@@ -132,7 +132,7 @@ def to_dict(message: Message) -> dict[str, Any]:
 def encode(message: Message | list[Message]) -> bytes:
     """Compact UTF-8 JSON for one message or a batch."""
     value: Any = [to_dict(m) for m in message] if isinstance(message, list) else to_dict(message)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def error_response(error: JsonRpcError, request_id: RequestId | None = None) -> ErrorResponse:
@@ -150,6 +150,11 @@ def _is_int(value: Any) -> bool:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.loads/dumps with options construct a new coder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from dataclasses import dataclass
@@ -62,7 +63,12 @@ def accepts(headers: HeaderMap) -> tuple[bool, bool]:
 
     Lenient: clients have sent ``*/*`` or no Accept at all (claude-ai-mcp#76).
     """
-    accept = headers.get("accept", "").lower()
+    return _accepts(headers.get("accept", ""))
+
+
+@functools.lru_cache(maxsize=64)  # a client sends the same Accept on every request
+def _accepts(accept: str) -> tuple[bool, bool]:
+    accept = accept.lower()
     if not accept.strip():
         return True, True
     ranges = {part.split(";")[0].strip() for part in accept.split(",")}

@@ -7,7 +7,7 @@ else by the handshake era. Each view is: admit → hand to the era → respond.
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request
+from quart import Quart, Response, request
 
 from vpsmcp.errors import TransportError
 from vpsmcp.logs import SCOPE_SESSION_ID
@@ -19,8 +19,9 @@ from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 PATH = "/mcp"
 
 
-def streamable_routes(ep: Endpoint) -> Blueprint:
-    bp = Blueprint("streamable", __name__)
+def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
+    """Serve ``/mcp``. Registered on the app, not a blueprint: Quart resolves
+    blueprint hooks on every request, and this is the hot path."""
 
     async def mcp() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
@@ -37,9 +38,8 @@ def streamable_routes(ep: Endpoint) -> Blueprint:
             if stateless_era:
                 return await stateless.post(ep, headers, body, principal)
             response = await handshake.post(ep, headers, body, principal)
-            new_id = response.headers.get("mcp-session-id")
-            if new_id:
-                request.scope[SCOPE_SESSION_ID] = new_id  # type: ignore[literal-required]
+            if not session_id and response.status_code == 200:  # an initialize: log the new session
+                request.scope[SCOPE_SESSION_ID] = response.headers.get("mcp-session-id")  # type: ignore[literal-required]
             return response
         if stateless_era:
             raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: this era has no sessions", headers={"Allow": "POST"})
@@ -48,5 +48,4 @@ def streamable_routes(ep: Endpoint) -> Blueprint:
         return await handshake.delete(ep, headers, principal)
 
     for path in (PATH, PATH + "/"):
-        bp.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
-    return bp
+        app.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
