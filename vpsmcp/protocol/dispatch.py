@@ -13,9 +13,9 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from vpsmcp import __version__
 from vpsmcp.errors import JsonRpcError, ToolError
@@ -131,9 +131,21 @@ async def _set_level(d: Dispatcher, request: Request, ctx: Context, session: Ses
     return {}
 
 
-async def _tools_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-    tools = [t.describe() for t in d.registry.tools() if allowed(t.scope, ctx.scopes)]
-    return d.page(tools, request.params, "tools")
+class _Listed(Protocol):
+    @property
+    def scope(self) -> str: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _lister(items: Callable[[Registry], Sequence[_Listed]], key: str) -> Handler:
+    """A ``*/list`` handler: what the caller's scopes allow, one page at a time."""
+
+    async def handler(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+        visible = [item.describe() for item in items(d.registry) if allowed(item.scope, ctx.scopes)]
+        return d.page(visible, request.params, key)
+
+    return handler
 
 
 async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
@@ -191,16 +203,6 @@ def _restore_answers(d: Dispatcher, request: Request, ctx: Context, target: str)
     ctx.input_responses = {**answers, **fresh}
 
 
-async def _resources_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-    items = [r.describe() for r in d.registry.resources() if allowed(r.scope, ctx.scopes)]
-    return d.page(items, request.params, "resources")
-
-
-async def _templates_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-    items = [t.describe() for t in d.registry.resource_templates() if allowed(t.scope, ctx.scopes)]
-    return d.page(items, request.params, "resourceTemplates")
-
-
 async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     uri = request.params.get("uri")
     found = d.registry.find_resource(uri) if isinstance(uri, str) else None
@@ -223,11 +225,6 @@ async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Ses
         else:
             session.subscriptions.discard(uri)
     return {}
-
-
-async def _prompts_list(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-    items = [p.describe() for p in d.registry.prompts() if allowed(p.scope, ctx.scopes)]
-    return d.page(items, request.params, "prompts")
 
 
 async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
@@ -268,14 +265,14 @@ METHODS: dict[str, Handler] = {
     "server/discover": _discover,
     "ping": _ping,
     "logging/setLevel": _set_level,
-    "tools/list": _tools_list,
+    "tools/list": _lister(Registry.tools, "tools"),
     "tools/call": _tools_call,
-    "resources/list": _resources_list,
-    "resources/templates/list": _templates_list,
+    "resources/list": _lister(Registry.resources, "resources"),
+    "resources/templates/list": _lister(Registry.resource_templates, "resourceTemplates"),
     "resources/read": _resources_read,
     "resources/subscribe": _subscribe,
     "resources/unsubscribe": _subscribe,
-    "prompts/list": _prompts_list,
+    "prompts/list": _lister(Registry.prompts, "prompts"),
     "prompts/get": _prompts_get,
     "completion/complete": _complete,
 }
