@@ -63,6 +63,7 @@ class Context:
     peer: Peer
     scopes: frozenset[str] | None = None
     client_id: str | None = None
+    token_id: str | None = None
     client_capabilities: Mapping[str, Any] = field(default_factory=dict)
     log_level: str | None = None
     progress_token: str | int | None = None

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vpsmcp.scopes import PLUGINS
+
 if TYPE_CHECKING:
     from vpsmcp.protocol.context import Context
 
@@ -22,7 +24,7 @@ ResourceReader = Callable[["Context", str, dict[str, str]], Awaitable[Any]]
 PromptRenderer = Callable[["Context", dict[str, str]], Awaitable[Any]]
 Completer = Callable[["Context", str, str, dict[str, str]], Awaitable[Sequence[str]]]
 
-DEFAULT_SCOPE = "mcp:read"
+DEFAULT_SCOPE = PLUGINS
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,7 @@ def context(request: Request, session: HttpSession, stream: OutboundStream, prin
         peer=StreamPeer(stream, session),
         scopes=principal.scopes,
         client_id=principal.client_id,
+        token_id=principal.token_id,
         client_capabilities=session.protocol.client_capabilities,
         log_level=session.protocol.log_level,
         progress_token=progress_token(request.params),

@@ -119,6 +119,7 @@ def _envelope(
         peer=StreamPeer(stream, None),
         scopes=principal.scopes,
         client_id=principal.client_id,
+        token_id=principal.token_id,
         client_capabilities=capabilities,
         log_level=level if isinstance(level, str) else None,
         progress_token=progress_token(request.params),
