@@ -154,4 +154,4 @@ def test_every_setting_is_documented() -> None:
     doc = (ROOT / "docs" / "CONFIGURATION.md").read_text()
     for key, f in iter_settings():
         assert f.metadata["doc"], key
-    assert settings_table() in doc, "docs/CONFIGURATION.md is stale: regenerate its table with settings_table()"
+    assert settings_table() in doc, "docs/CONFIGURATION.md is stale: run python docs/update_configuration.py"

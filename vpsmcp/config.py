@@ -113,8 +113,13 @@ class LogConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    """``[auth]``: secrets of the authorization server."""
+    """``[auth]``: who may use the MCP endpoint, and the authorization server's secrets."""
 
+    mode: Literal["oauth", "none"] = setting(
+        "oauth",
+        "oauth: every MCP request needs a token from vpsmcp's own authorization server. "
+        "none: no authentication, for local development only (loopback, never through a proxy).",
+    )
     secret_key: str = setting(
         "",
         "Key that signs forms and CSRF tokens. Empty: generated once and kept in the state directory.",
