@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from vpsmcp.errors import TransportError
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -37,9 +40,30 @@ class Gate(Protocol):
     def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
         """The caller of a request to ``resource`` (``/mcp``, ``/sse``, ``/ws``)."""
 
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
+        """The error for a call that needs ``scope``, which ``principal`` lacks (403 step-up)."""
+
+
+FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip")
+
 
 class OpenGate:
-    """No authentication: only ever served on loopback (enforced by the caller)."""
+    """No authentication (``auth.mode = "none"``): loopback only, never through a proxy.
+
+    A request carrying forwarding headers came through a reverse proxy, which
+    means the open endpoint is reachable from elsewhere: refuse it.
+    """
 
     def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
+        for name in FORWARDED_HEADERS:
+            if name in headers:
+                raise TransportError(
+                    403,
+                    INVALID_REQUEST,
+                    f"Forbidden: auth.mode is \"none\" and this request came through a proxy ({name} header); "
+                    "set auth.mode = \"oauth\" to serve clients beyond this machine",
+                )
         return ANONYMOUS
+
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
+        return TransportError(403, INVALID_REQUEST, f"Forbidden: this call needs the scope {scope}")

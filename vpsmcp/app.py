@@ -12,9 +12,12 @@ from vpsmcp import __version__
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.errors import ConfigError
 from vpsmcp.logs import log
+from vpsmcp.oauth.routes import oauth_routes
+from vpsmcp.oauth.service import AuthorizationService
+from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
-from vpsmcp.protocol.registry import Provider, Registry
+from vpsmcp.protocol.registry import Provider, Registry, registry_scopes
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.runtime import Runtime
 from vpsmcp.transport import http_errors
@@ -42,6 +45,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     registry = Registry(providers)
     for clash in registry.clashes:
         log.warning("%s", clash)
+    gate, oauth = _gate(runtime, registry)
     endpoint = Endpoint(
         dispatcher=Dispatcher(
             registry,
@@ -51,31 +55,37 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),
-        gate=_gate(runtime),
+        gate=gate,
         heartbeat=config.mcp.heartbeat,
     )
     http_errors.register(app)
     app.register_blueprint(_health(runtime))
+    if oauth is not None:
+        app.register_blueprint(oauth_routes(oauth, client_address_of(config)))
     add_streamable_routes(app, endpoint)
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
-    _housekeeping(app, runtime, endpoint)
+    _housekeeping(app, runtime, endpoint, oauth)
     return app
 
 
-def _gate(runtime: Runtime) -> Gate:
-    """Until OAuth is in force the endpoint is open, so it may only face loopback."""
+def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationService | None]:
+    """OAuth, or (``auth.mode = "none"``) an open endpoint that may only face loopback."""
+    if runtime.config.auth.mode == "oauth":
+        service = build_service(runtime, lambda: registry_scopes(registry))
+        return build_gate(service), service
     listen = runtime.config.server.listen
     if listen not in LOOPBACK_NAMES and not listen.startswith("127."):
         raise ConfigError(
             runtime.config_source,
-            "server.listen",
-            f"{listen} is not a loopback address, and this build has no authentication for /mcp yet",
+            "auth.mode",
+            f'"none" (no authentication) is only allowed on loopback, but server.listen is {listen}',
         )
-    return OpenGate()
+    log.warning("auth.mode is \"none\": the MCP endpoint has no authentication (local development only)")
+    return OpenGate(), None
 
 
-def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint) -> None:
+def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None) -> None:
     """Expire idle sessions; on shutdown, end the streams that would otherwise never end."""
     tasks: list[asyncio.Task[None]] = []
 
@@ -83,6 +93,8 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint) -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
             endpoint.sessions.sweep()
+            if oauth is not None:
+                oauth.sweep()
 
     async def on_shutdown() -> None:
         await runtime.shutting_down.wait()
@@ -100,6 +112,8 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         endpoint.sessions.close_all()
+        if oauth is not None:
+            oauth.store.flush()
 
 
 def _health(runtime: Runtime) -> Blueprint:

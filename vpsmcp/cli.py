@@ -24,6 +24,8 @@ from vpsmcp.config import Config, dump_config, load_config, parse_config, with_o
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.locations import default_state_dir, find_config, user_config_path
 from vpsmcp.logs import log, setup_logging
+from vpsmcp.oauth import commands as oauth_commands
+from vpsmcp.oauth.setup import ensure_owner_password
 from vpsmcp.runtime import Runtime
 from vpsmcp.server import base_url, bind_socket, serve
 from vpsmcp.state import StateDir
@@ -70,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a config file", description="Validate a config file.")
     _config_flag(p)
     p.set_defaults(command=_check_config)
+
+    oauth_commands.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")
     p.set_defaults(command=_version)
@@ -131,6 +135,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     runtime = Runtime(
         config, state, secret_key, config.server.public_url or base_url(sock), str(path) if path else "built-in defaults"
     )
+    if config.auth.mode == "oauth":
+        ensure_owner_password(runtime)
     asyncio.run(serve(runtime, sock))
     return 0
 

@@ -86,6 +86,21 @@ class Dispatcher:
                 result.setdefault("cacheScope", "private")
         return result
 
+    def required_scope(self, request: Request) -> str | None:
+        """The scope a ``tools/call``, ``resources/read`` or ``prompts/get`` needs, if it names something."""
+        name = request.params.get("name")
+        if request.method == "tools/call" and isinstance(name, str):
+            tool = self.registry.tool(name)
+            return tool.scope if tool else None
+        if request.method == "prompts/get" and isinstance(name, str):
+            prompt = self.registry.prompt(name)
+            return prompt.scope if prompt else None
+        uri = request.params.get("uri")
+        if request.method == "resources/read" and isinstance(uri, str):
+            found = self.registry.find_resource(uri)
+            return found[0].scope if found else None
+        return None
+
     def page(self, items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dict[str, Any]:
         """One page of a list result, with ``nextCursor`` when more follow."""
         start = _decode_cursor(params.get("cursor"))

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vpsmcp.scopes import PLUGINS
+from vpsmcp.scopes import PLUGINS, ordered
 
 if TYPE_CHECKING:
     from vpsmcp.protocol.context import Context
@@ -234,3 +234,9 @@ def allowed(scope: str, granted: Mapping[str, object] | frozenset[str] | None) -
     ``None`` means no authorization is in force (no-auth mode): everything is allowed.
     """
     return granted is None or scope in granted
+
+
+def registry_scopes(registry: Registry) -> list[str]:
+    """Every scope something in ``registry`` needs, built-in ones first (what a token may ask for)."""
+    items: list[Any] = [*registry.tools(), *registry.resources(), *registry.resource_templates(), *registry.prompts()]
+    return ordered(item.scope for item in items) or [PLUGINS]

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from vpsmcp.access import Gate, Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.dispatch import Dispatcher
-from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
 
+MCP_PATH = "/mcp"
 RETRY_MS = 1000  # how long a client waits before reconnecting a dropped stream
 
 
@@ -56,6 +57,15 @@ class Endpoint:
         """Host/Origin/size checks, then authentication."""
         self.guard.check(headers)
         return self.gate.admit(headers, resource)
+
+    def authorize(self, principal: Principal, requests: Iterable[Request], resource: str) -> None:
+        """403 step-up when a request names a tool, resource or prompt outside the token's scopes."""
+        if principal.scopes is None:
+            return
+        for request in requests:
+            scope = self.dispatcher.required_scope(request)
+            if scope is not None and scope not in principal.scopes:
+                raise self.gate.refuse_scope(principal, scope, resource)
 
 
 def accepts(headers: HeaderMap) -> tuple[bool, bool]:

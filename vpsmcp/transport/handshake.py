@@ -19,7 +19,7 @@ from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
-from vpsmcp.transport.endpoint import HeaderMap, RETRY_MS, Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import MCP_PATH, RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, settled, start
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
@@ -43,6 +43,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
     if batch and session.protocol.version != BATCH_VERSION:
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
     requests = [m for m in messages if isinstance(m, Request)]
+    ep.authorize(principal, requests, MCP_PATH)
     for message in messages:
         receive(session, message)
     if not requests:

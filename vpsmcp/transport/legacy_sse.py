@@ -52,6 +52,7 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
         if isinstance(message, list):
             raise TransportError(400, INVALID_REQUEST, "batches are not part of the 2024-11-05 HTTP+SSE transport")
         if isinstance(message, Request):
+            ep.authorize(principal, [message], SSE_PATH)
             ctx = handshake.context(message, session, session.standalone, principal)
             start(session.running, ep.dispatcher, message, ctx, session.protocol, session.standalone)
         else:

@@ -34,7 +34,7 @@ from vpsmcp.protocol.jsonrpc import (
     Request,
 )
 from vpsmcp.protocol.versions import STATELESS_VERSIONS, SUPPORTED_VERSIONS, Era
-from vpsmcp.transport.endpoint import HeaderMap, Endpoint, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import MCP_PATH, Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, run_request, settled
 from vpsmcp.transport.streams import OutboundStream
 
@@ -68,6 +68,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
         return Response("", status=202)
     if not isinstance(message, Request):
         raise TransportError(400, INVALID_REQUEST, "Invalid request: send one JSON-RPC request per POST")
+    ep.authorize(principal, [message], MCP_PATH)
     stream = OutboundStream(pending={message.id})
     try:
         ctx = _envelope(ep, message, headers, principal, stream)

@@ -1,0 +1,71 @@
+"""The resource server's side: who holds this bearer token, and the challenges.
+
+MCP basic/authorization and RFC 6750 §3: a request without a token gets 401
+with ``WWW-Authenticate: Bearer resource_metadata="…", scope="…"`` so the
+client can discover how to log in; ``error="invalid_token"`` is added only
+when a token was sent. A call needing a scope the token lacks gets 403
+``insufficient_scope`` naming the scopes to ask for (step-up).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from vpsmcp.access import Principal
+from vpsmcp.errors import TransportError
+from vpsmcp.oauth.records import digest
+from vpsmcp.oauth.resources import Resources
+from vpsmcp.oauth.store import OAuthStore
+
+UNAUTHORIZED = -32001
+
+
+class BearerGate:
+    """``access.Gate`` for OAuth: admits holders of live tokens for this server."""
+
+    def __init__(self, store: OAuthStore, resources: Resources, scopes: Callable[[], list[str]]) -> None:
+        self.store = store
+        self.resources = resources
+        self.scopes = scopes
+
+    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise self.challenge(resource)
+        token_digest = digest(token)
+        now = time.time()
+        self.store.refresh(now)
+        family = self.store.by_access(token_digest)
+        if family is None or family.revoked_at is not None or family.access.get(token_digest, 0.0) <= now:
+            raise self.challenge(resource, "The access token is invalid, expired or revoked")
+        if not self.resources.accepts(family.resource):
+            raise self.challenge(resource, f"The access token was issued for {family.resource}, not this server")
+        self.store.touch(family, now)
+        return Principal(client_id=family.client_id, token_id=family.id, scopes=frozenset(family.scopes))
+
+    def challenge(self, resource: str, invalid: str | None = None) -> TransportError:
+        """401 with the discovery pointer; ``invalid`` says why a sent token failed."""
+        params = [f'resource_metadata="{self.resources.metadata_url(resource)}"', f'scope="{" ".join(self.scopes())}"']
+        if invalid:
+            params = ['error="invalid_token"', f'error_description="{invalid}"', *params]
+        return TransportError(
+            401,
+            UNAUTHORIZED,
+            f"Unauthorized: {invalid}" if invalid else "Unauthorized: this server needs an OAuth access token",
+            headers={"WWW-Authenticate": "Bearer " + ", ".join(params)},
+        )
+
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
+        """403 step-up: ask for what the token has plus ``scope``."""
+        wanted = sorted({*(principal.scopes or ()), scope})
+        header = (
+            f'Bearer error="insufficient_scope", scope="{" ".join(wanted)}", '
+            f'resource_metadata="{self.resources.metadata_url(resource)}", '
+            f'error_description="This call needs the scope {scope}"'
+        )
+        return TransportError(
+            403, UNAUTHORIZED, f"Forbidden: this call needs the scope {scope}",
+            data={"requiredScope": scope}, headers={"WWW-Authenticate": header},
+        )

@@ -1,0 +1,156 @@
+"""Client ID Metadata Documents (MCP 2025-11-25; draft-ietf-oauth-client-id-metadata-document).
+
+A client may use an https URL as its ``client_id``; the document at that URL
+is its registration. We fetch it with bounded time and size, follow no
+redirects, refuse hosts that resolve to private, loopback or link-local
+addresses (unless the owner allows them), connect to the address we checked
+(no second DNS lookup to rebind), check that the document names itself as
+the ``client_id``, and cache it for the time the server says, within limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import re
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import h11
+from authlib.oauth2.rfc6749 import InvalidClientError
+
+from vpsmcp.oauth.records import Client
+from vpsmcp.oauth.registration import InvalidClientMetadata, InvalidRedirectUri, check_redirect_uri
+
+TIMEOUT = 5.0
+MAX_BYTES = 64 * 1024
+MIN_TTL, DEFAULT_TTL, MAX_TTL = 60.0, 3600.0, 86400.0
+MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+def is_metadata_url(client_id: str | None) -> bool:
+    """Whether ``client_id`` is a CIMD URL (https with a path) rather than a registered id."""
+    if not client_id or not client_id.startswith("https://"):
+        return False
+    parts = urlsplit(client_id)
+    return bool(parts.hostname) and parts.path not in ("", "/")
+
+
+def check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.fragment or parts.username or parts.password or "/./" in parts.path or "/../" in parts.path:
+        raise InvalidClientError(description=f"client_id {url!r} is not a valid metadata document URL")
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    client: Client
+    expires_at: float
+
+
+class CimdResolver:
+    """Fetches, validates and caches client metadata documents."""
+
+    def __init__(self, allow_private: bool = False, timeout: float = TIMEOUT) -> None:
+        self.allow_private = allow_private
+        self.timeout = timeout
+        self._cache: dict[str, _Cached] = {}
+
+    def cached(self, client_id: str) -> Client | None:
+        entry = self._cache.get(client_id)
+        return entry.client if entry and entry.expires_at > time.time() else None
+
+    async def resolve(self, client_id: str) -> Client:
+        """The client the document at ``client_id`` describes; ``InvalidClientError`` if none."""
+        found = self.cached(client_id)
+        if found is not None:
+            return found
+        check_url(client_id)
+        try:
+            async with asyncio.timeout(self.timeout):
+                status, headers, body = await self._fetch(client_id)
+        except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError) as exc:
+            raise InvalidClientError(description=f"could not fetch the client metadata document: {exc or 'timeout'}")
+        if status != 200:
+            raise InvalidClientError(description=f"the client metadata document answered {status} (redirects are not followed)")
+        client = document_client(client_id, body)
+        self._cache[client_id] = _Cached(client, time.time() + _ttl(headers))
+        if len(self._cache) > 1000:
+            self._cache.pop(next(iter(self._cache)))
+        return client
+
+    async def _fetch(self, url: str) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port or 443
+        address = await self._public_address(host, port)
+        reader, writer = await asyncio.open_connection(
+            address, port, ssl=ssl.create_default_context(), server_hostname=host
+        )
+        try:
+            return await _exchange(reader, writer, host, parts.path + (f"?{parts.query}" if parts.query else ""))
+        finally:
+            writer.close()
+
+    async def _public_address(self, host: str, port: int) -> str:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            ip = ipaddress.ip_address(address)
+            if not self.allow_private and not ip.is_global:
+                raise OSError(f"{host} resolves to the non-public address {address}")
+        if not addresses:
+            raise OSError(f"{host} does not resolve")
+        return addresses[0]
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=16 * 1024)
+    request = h11.Request(method="GET", target=target or "/", headers=[
+        ("Host", host), ("Accept", "application/json"), ("User-Agent", "vpsmcp"), ("Connection", "close")])
+    writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+    status, headers, body = 0, {}, bytearray()
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await reader.read(16384))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+            headers = {k.decode().lower(): v.decode("latin-1") for k, v in event.headers}
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_BYTES:
+                raise OSError(f"the client metadata document is larger than {MAX_BYTES} bytes")
+        elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+            return status, headers, bytes(body)
+
+
+def document_client(client_id: str, body: bytes) -> Client:
+    """Validate a fetched document: it must name itself and list usable redirect URIs."""
+    try:
+        doc: Any = json.loads(body)
+    except ValueError:
+        raise InvalidClientError(description="the client metadata document is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("client_id") != client_id:
+        raise InvalidClientError(description="the client metadata document does not name its own URL as client_id")
+    method = doc.get("token_endpoint_auth_method", "none")
+    if method != "none":
+        raise InvalidClientError(description=f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
+    uris = doc.get("redirect_uris")
+    try:
+        if not isinstance(uris, list) or not uris:
+            raise InvalidRedirectUri("redirect_uris must be a non-empty list")
+        redirect_uris = tuple(check_redirect_uri(u) for u in uris)
+    except (InvalidRedirectUri, InvalidClientMetadata) as exc:
+        raise InvalidClientError(description=f"the client metadata document is invalid: {exc.description}") from None
+    name = doc.get("client_name")
+    return Client(client_id, redirect_uris, "none", None, name if isinstance(name, str) else "", "cimd")
+
+
+def _ttl(headers: dict[str, str]) -> float:
+    match = MAX_AGE.search(headers.get("cache-control", ""))
+    return min(MAX_TTL, max(MIN_TTL, float(match.group(1)))) if match else DEFAULT_TTL

@@ -1,0 +1,149 @@
+"""``vpsmcp passwd``, ``vpsmcp clients …`` and ``vpsmcp tokens …``.
+
+They work on the state directory directly, with or without a running
+server; the server picks their changes up within a second (``FileStore``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from vpsmcp.cli_common import add_state_flags, open_state
+from vpsmcp.errors import VpsmcpError
+from vpsmcp.oauth.owner import OwnerPassword
+from vpsmcp.oauth.records import Family
+from vpsmcp.oauth.registration import InvalidClientMetadata, InvalidRedirectUri, new_client, parse_metadata
+from vpsmcp.oauth.store import FileStore
+
+
+class UsageError(VpsmcpError):
+    """A command was asked something it cannot do."""
+
+    exit_status = 2
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("passwd", help="set the owner password", description="Set the password the owner types on the consent page.")
+    add_state_flags(p)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    p.set_defaults(command=_passwd)
+
+    p = sub.add_parser("clients", help="list, add or remove OAuth clients", description="Manage OAuth clients.")
+    csub = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = csub.add_parser("list", help="list clients with their last use")
+    add_state_flags(q)
+    q.set_defaults(command=_clients_list)
+    q = csub.add_parser("add", help="pre-register a client (prints its id and secret once)")
+    add_state_flags(q)
+    q.add_argument("--name", required=True, help="name shown on the consent page")
+    q.add_argument("--redirect-uri", action="append", required=True, metavar="URI", help="allowed redirect URI (repeatable)")
+    q.add_argument("--public", action="store_true", help="no secret (a native app using PKCE only)")
+    q.set_defaults(command=_clients_add)
+    q = csub.add_parser("remove", help="remove a client and revoke its tokens")
+    add_state_flags(q)
+    q.add_argument("client_id")
+    q.set_defaults(command=_clients_remove)
+
+    p = sub.add_parser("tokens", help="list or revoke grants", description="List or revoke what clients were granted.")
+    tsub = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = tsub.add_parser("list", help="list grants (one per authorization) with scopes and last use")
+    add_state_flags(q)
+    q.add_argument("--client", metavar="CLIENT_ID", help="only this client's")
+    q.set_defaults(command=_tokens_list)
+    q = tsub.add_parser("revoke", help="revoke a client's grants, or one grant")
+    add_state_flags(q)
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--client", metavar="CLIENT_ID", help="every grant of this client")
+    who.add_argument("--grant", metavar="GRANT_ID", help="one grant (see tokens list)")
+    q.set_defaults(command=_tokens_revoke)
+
+
+def _passwd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    _, state = open_state(args, env)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("New owner password: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("the two passwords differ; nothing changed")
+    OwnerPassword(state.path).set(password)
+    print("owner password set")
+    return 0
+
+
+def _store(args: argparse.Namespace, env: Mapping[str, str]) -> FileStore:
+    return FileStore.in_state_dir(open_state(args, env)[1].path)
+
+
+def _clients_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    store = _store(args, env)
+    last_use = _last_use(store.families())
+    print(f"{'CLIENT ID':44} {'SOURCE':6} {'LAST USE':19} NAME / REDIRECT HOSTS")
+    for c in store.clients():
+        print(f"{c.client_id:44} {c.source:6} {_when(last_use.get(c.client_id)):19} {c.name or '-'} ({c.redirect_host})")
+    return 0
+
+
+def _clients_add(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    try:
+        metadata = parse_metadata({
+            "redirect_uris": args.redirect_uri, "client_name": args.name,
+            "token_endpoint_auth_method": "none" if args.public else "client_secret_post",
+        })
+    except (InvalidClientMetadata, InvalidRedirectUri) as exc:
+        raise UsageError(str(exc.description)) from None
+    client, secret = new_client(metadata, source="cli")
+    _store(args, env).add_client(client)
+    print(f"client_id: {client.client_id}")
+    if secret:
+        print(f"client_secret (shown only now): {secret}")
+    return 0
+
+
+def _clients_remove(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if not _store(args, env).remove_client(args.client_id):
+        raise UsageError(f"no client {args.client_id!r} (see: vpsmcp clients list)")
+    print(f"removed {args.client_id} and revoked its tokens")
+    return 0
+
+
+def _tokens_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    store = _store(args, env)
+    now = time.time()
+    print(f"{'GRANT':16} {'CLIENT ID':44} {'STATE':8} {'LAST USE':19} SCOPES")
+    for f in store.families():
+        if args.client and f.client_id != args.client:
+            continue
+        state = "revoked" if f.revoked_at else "expired" if f.expired(now) else "active"
+        print(f"{f.id:16} {f.client_id:44} {state:8} {_when(f.last_used_at):19} {f.scope}")
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    store = _store(args, env)
+    chosen = [f for f in store.families() if f.revoked_at is None and (f.id == args.grant or f.client_id == args.client)]
+    if not chosen:
+        raise UsageError("nothing to revoke: no active grant matches (see: vpsmcp tokens list)")
+    now = time.time()
+    for family in chosen:
+        family.revoked_at = now
+    store.commit()
+    print(f"revoked {len(chosen)} grant(s)")
+    return 0
+
+
+def _last_use(families: list[Family]) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for f in families:
+        if f.last_used_at:
+            last[f.client_id] = max(last.get(f.client_id, 0.0), f.last_used_at)
+    return last
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "never"

@@ -1,0 +1,94 @@
+"""The VPS owner's password and the brake on guessing it.
+
+The password is stored as PBKDF2-HMAC-SHA256 with a random salt and a high
+iteration count (standard library only: the pyz is pure Python), compared in
+constant time, and checked in a worker thread so a login never stalls the
+event loop. Failed logins are counted per client address: after a few, each
+further attempt must wait twice as long as the last (up to 15 minutes).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vpsmcp.atomic import write_atomic
+from vpsmcp.errors import StateError
+
+PASSWORD_FILE = "owner_password"
+ITERATIONS = 600_000
+MIN_LENGTH = 12
+FREE_ATTEMPTS = 5
+MAX_DELAY = 900.0
+
+
+def hash_password(password: str, iterations: int = ITERATIONS) -> str:
+    salt = os.urandom(16)
+    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return json.dumps(
+        {"alg": "pbkdf2-sha256", "iterations": iterations,
+         "salt": base64.b64encode(salt).decode(), "hash": base64.b64encode(dk).decode()}
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    record = json.loads(stored)
+    salt = base64.b64decode(record["salt"])
+    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, int(record["iterations"]))
+    return hmac.compare_digest(dk, base64.b64decode(record["hash"]))
+
+
+class OwnerPassword:
+    """The password file in the state directory (0600)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / PASSWORD_FILE
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def set(self, password: str) -> None:
+        if len(password) < MIN_LENGTH:
+            raise StateError(f"the owner password must have at least {MIN_LENGTH} characters")
+        write_atomic(self.path, hash_password(password).encode() + b"\n")
+
+    def check(self, password: str) -> bool:
+        try:
+            stored = self.path.read_text()
+        except FileNotFoundError:
+            return False
+        try:
+            return verify_password(password, stored)
+        except (ValueError, KeyError) as exc:
+            raise StateError(f"{self.path}: unreadable password record ({exc}); set it again with 'vpsmcp passwd'")
+
+
+@dataclass(slots=True)
+class LoginLimiter:
+    """Failed attempts per client address, with exponential back-off."""
+
+    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def wait(self, address: str, now: float | None = None) -> float:
+        """Seconds ``address`` must still wait before trying again (0: may try)."""
+        count, last = self.failures.get(address, (0, 0.0))
+        if count < FREE_ATTEMPTS:
+            return 0.0
+        delay = min(MAX_DELAY, 2.0 ** (count - FREE_ATTEMPTS))
+        return max(0.0, last + delay - (time.monotonic() if now is None else now))
+
+    def failed(self, address: str) -> None:
+        count, _ = self.failures.get(address, (0, 0.0))
+        self.failures[address] = (count + 1, time.monotonic())
+        if len(self.failures) > 10_000:  # bounded memory under a spray of addresses
+            oldest = min(self.failures, key=lambda a: self.failures[a][1])
+            del self.failures[oldest]
+
+    def succeeded(self, address: str) -> None:
+        self.failures.pop(address, None)

@@ -1,0 +1,145 @@
+"""The authorization server as the app sees it: one object, built once per app.
+
+It owns the store, the authlib core, the CIMD resolver, the owner password
+and the login brake, and offers what the HTTP views need, each step plain
+enough for a view to read validate → call → render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from authlib.oauth2.rfc6749 import OAuth2Error
+
+from vpsmcp.oauth import registration
+from vpsmcp.oauth.adapter import Answer, SnapshotRequest
+from vpsmcp.oauth.authorization import InvalidTargetError, Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
+from vpsmcp.oauth.cimd import CimdResolver, is_metadata_url
+from vpsmcp.oauth.consent import PageError
+from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.records import Client
+from vpsmcp.oauth.resources import Resources
+from vpsmcp.oauth.store import FileStore
+
+log = logging.getLogger("vpsmcp.oauth")
+
+RETAIN_ENDED = 7 * 86400.0
+
+
+@dataclass
+class AuthorizationService:
+    """Everything behind ``/authorize``, ``/token``, ``/register`` and ``/revoke``."""
+
+    store: FileStore
+    resources: Resources
+    lifetimes: Lifetimes
+    password: OwnerPassword
+    secret_key: str
+    scopes: Callable[[], list[str]]
+    registration_ttl: float
+    cimd: CimdResolver
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    server: VpsmcpAuthorizationServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = VpsmcpAuthorizationServer(self.store, self.resources, self.lifetimes, self.cimd.cached)
+
+    async def ensure_client(self, client_id: str | None) -> None:
+        """Fetch the metadata document of a CIMD ``client_id`` before authlib looks it up."""
+        if is_metadata_url(client_id) and self.store.client(str(client_id)) is None:
+            await self.cimd.resolve(str(client_id))
+
+    def consent_grant(self, request: SnapshotRequest) -> Any:
+        """The validated authorize request; ``OAuth2Error`` (maybe with a redirect) if not."""
+        grant = self.server.get_consent_grant(request)
+        resource = request.payload.data.get("resource")
+        if resource and not self.resources.accepts(resource):
+            raise InvalidTargetError(f"{resource} is not a resource of this server", redirect_uri=grant.redirect_uri,
+                                     state=request.payload.state)
+        return grant
+
+    def client_of(self, grant: Any) -> Client:
+        return grant.client  # type: ignore[no-any-return]
+
+    async def check_password(self, address: str, password: str) -> None:
+        """Raise ``PageError`` unless ``password`` is the owner's; failures slow the address down."""
+        wait = self.limiter.wait(address)
+        if wait > 0:
+            raise PageError(429, "Too many attempts", f"Too many failed attempts: try again in {int(wait) + 1} s.")
+        if not self.password.is_set():
+            raise PageError(503, "No owner password", "Set the owner password first: vpsmcp passwd")
+        if not await asyncio.to_thread(self.password.check, password):
+            self.limiter.failed(address)
+            raise PageError(401, "Wrong password", "That is not the owner password.")
+        self.limiter.succeeded(address)
+
+    def approve(self, request: SnapshotRequest, grant: Any, scopes: list[str]) -> Answer:
+        resource = request.payload.data.get("resource") or self.resources.base
+        owner = OwnerGrant(tuple(scopes), self.resources.canonical(resource))
+        return self.with_iss(self.server.create_authorization_response(request, grant_user=owner, grant=grant))
+
+    def deny(self, request: SnapshotRequest, grant: Any) -> Answer:
+        return self.with_iss(self.server.create_authorization_response(request, grant_user=None, grant=grant))
+
+    def error_redirect(self, error: OAuth2Error) -> Answer:
+        return self.with_iss(Answer(*error()))
+
+    def with_iss(self, answer: Answer) -> Answer:
+        """RFC 9207: every authorization response names its issuer."""
+        location = answer.location
+        if location is None:
+            return answer
+        sep = "&" if "?" in location else "?"
+        headers = [(k, v) for k, v in answer.headers if k.lower() != "location"]
+        headers.append(("Location", f"{location}{sep}iss={quote(self.resources.issuer, safe='')}"))
+        return Answer(answer.status, answer.body, headers)
+
+    async def token(self, request: SnapshotRequest) -> Answer:
+        await self.ensure_client(request.payload.client_id)
+        return self.server.create_token_response(request)  # type: ignore[no-any-return]
+
+    async def revoke(self, request: SnapshotRequest) -> Answer:
+        await self.ensure_client(request.payload.client_id)
+        return self.server.create_endpoint_response("revocation", request)  # type: ignore[no-any-return]
+
+    def register(self, body: Any) -> dict[str, Any]:
+        """RFC 7591 §3: validate, reuse or create, and cap look-alike unused registrations."""
+        metadata = registration.parse_metadata(body)
+        alike = [c for c in self._unused_clients() if c.fingerprint == registration.fingerprint(metadata)]
+        found = registration.reusable(metadata, alike, time.time())
+        if found is not None:
+            return registration.response(found, metadata, None)
+        surplus = registration.surplus([c for c in alike if c.source == "dcr"])
+        if surplus:
+            self.store.drop([c.client_id for c in surplus], [])
+        client, secret = registration.new_client(metadata)
+        self.store.add_client(client)
+        log.info("registered client %s (%s)", client.client_id, client.name or "unnamed")
+        return registration.response(client, metadata, secret)
+
+    def _unused_clients(self) -> list[Client]:
+        used = {f.client_id for f in self.store.families()}
+        return [c for c in self.store.clients() if c.client_id not in used]
+
+    def sweep(self) -> None:
+        """Drop unused registrations past their time and grants long ended; write last-use times."""
+        now = time.time()
+        self.server.codes.sweep()
+        stale_clients = [
+            c.client_id for c in self._unused_clients()
+            if c.source == "dcr" and now - c.created_at > self.registration_ttl
+        ]
+        ended = [
+            f.id for f in self.store.families()
+            if f.expired(now) and now - (f.revoked_at or f.refresh_expires_at) > RETAIN_ENDED
+        ]
+        if stale_clients or ended:
+            self.store.drop(stale_clients, ended)
+        else:
+            self.store.flush()

@@ -1,0 +1,66 @@
+"""Building the authorization server for a running app, from the config."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from vpsmcp.config import Config
+from vpsmcp.oauth.authorization import Lifetimes
+from vpsmcp.oauth.bearer import BearerGate
+from vpsmcp.oauth.cimd import CimdResolver
+from vpsmcp.oauth.owner import OwnerPassword
+from vpsmcp.oauth.resources import Resources
+from vpsmcp.oauth.service import AuthorizationService
+from vpsmcp.oauth.store import FileStore
+from vpsmcp.runtime import Runtime
+
+
+def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> AuthorizationService:
+    auth = runtime.config.auth
+    return AuthorizationService(
+        store=FileStore.in_state_dir(runtime.state.path),
+        resources=Resources.of(runtime.public_url),
+        lifetimes=Lifetimes(auth.access_token_lifetime, auth.refresh_token_lifetime, auth.refresh_grace),
+        password=OwnerPassword(runtime.state.path),
+        secret_key=runtime.secret_key,
+        scopes=scopes,
+        registration_ttl=auth.registration_ttl,
+        cimd=CimdResolver(allow_private=auth.client_metadata_private_hosts),
+    )
+
+
+def build_gate(service: AuthorizationService) -> BearerGate:
+    return BearerGate(service.store, service.resources, service.scopes)
+
+
+def ensure_owner_password(runtime: Runtime) -> None:
+    """First start with OAuth on: make a password and show it once, on stderr only (never the log)."""
+    password = OwnerPassword(runtime.state.path)
+    if password.is_set():
+        return
+    generated = secrets.token_urlsafe(12)
+    password.set(generated)
+    print(
+        f"vpsmcp: the owner password, shown only this once: {generated}\n"
+        "vpsmcp: you type it on the consent page when a client connects; change it with 'vpsmcp passwd'",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def client_address_of(config: Config) -> Callable[[Any], str]:
+    """The caller's address: the peer, or X-Forwarded-For's last hop when the peer is a trusted proxy."""
+    trusted = frozenset(str(ipaddress.ip_address(a)) for a in config.auth.trusted_proxies)
+
+    def address(request: Any) -> str:
+        peer = str(request.remote_addr or "")
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if peer in trusted and forwarded:
+            return str(forwarded.split(",")[-1].strip())
+        return peer
+
+    return address

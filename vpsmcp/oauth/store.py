@@ -1,0 +1,221 @@
+"""Where clients and token families live: one interface, one file-backed implementation.
+
+Strategy: everything is held in memory (a bearer check is a dictionary
+lookup) and every change that a client could depend on — a registration, a
+token issued, a rotation, a revocation — is written to one JSON file with
+``write_atomic`` *before* the response leaves. A kill -9 at any moment leaves
+the previous or the new file, and no token a client has received can be
+missing from it. Last-use times are only bookkeeping: they are flushed with
+the next write or by ``flush``, so a crash may lose a few of them.
+
+Authorization codes are not stored here: they live for a minute, in memory
+(``codes.CodeBook``); a restart in that minute makes the client start over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from vpsmcp.atomic import write_atomic
+from vpsmcp.errors import StateError
+from vpsmcp.oauth.records import Client, Family
+
+STORE_FILE = "oauth.json"
+FORMAT = 1
+
+
+class OAuthStore(Protocol):
+    """The authorization server's memory; a shared backend can implement this too."""
+
+    def client(self, client_id: str) -> Client | None: ...
+    def clients(self) -> list[Client]: ...
+    def add_client(self, client: Client) -> None: ...
+    def remove_client(self, client_id: str) -> bool: ...
+    def family(self, family_id: str) -> Family | None: ...
+    def families(self) -> list[Family]: ...
+    def add_family(self, family: Family) -> None: ...
+    def by_access(self, token_digest: str) -> Family | None: ...
+    def by_refresh(self, token_digest: str) -> Family | None: ...
+    def commit(self) -> None: ...
+    def refresh(self, now: float) -> None: ...
+    def touch(self, family: Family, now: float) -> None: ...
+    def flush(self) -> None: ...
+
+
+class FileStore:
+    """``OAuthStore`` on one 0600 JSON file in the state directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._clients: dict[str, Client] = {}
+        self._families: dict[str, Family] = {}
+        self._access: dict[str, Family] = {}
+        self._refresh: dict[str, Family] = {}
+        self._dirty = False
+        self._dropped: set[str] = set()
+        self._stamp: tuple[int, int] | None = None
+        self._written_at = 0.0
+        self._checked_at = 0.0
+        self._load()
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> FileStore:
+        return cls(state_dir / STORE_FILE)
+
+    def client(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    def clients(self) -> list[Client]:
+        return sorted(self._clients.values(), key=lambda c: c.created_at)
+
+    def add_client(self, client: Client) -> None:
+        self._clients[client.client_id] = client
+        self.commit()
+
+    def remove_client(self, client_id: str) -> bool:
+        """Forget a client and revoke everything issued to it."""
+        if client_id not in self._clients:
+            return False
+        self.remove_client_in_memory(client_id)
+        self._dropped.add(client_id)
+        self.commit()
+        return True
+
+    def family(self, family_id: str) -> Family | None:
+        return self._families.get(family_id)
+
+    def families(self) -> list[Family]:
+        return sorted(self._families.values(), key=lambda f: f.created_at)
+
+    def add_family(self, family: Family) -> None:
+        self._families[family.id] = family
+        self.commit()
+
+    def by_access(self, token_digest: str) -> Family | None:
+        return self._access.get(token_digest)
+
+    def by_refresh(self, token_digest: str) -> Family | None:
+        return self._refresh.get(token_digest)
+
+    def touch(self, family: Family, now: float) -> None:
+        family.last_used_at = now
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write pending last-use times."""
+        if self._dirty:
+            self.commit()
+
+    def drop(self, client_ids: Iterable[str], family_ids: Iterable[str]) -> None:
+        """Remove swept records for good."""
+        for client_id in client_ids:
+            self._clients.pop(client_id, None)
+            self._dropped.add(client_id)
+        for family_id in family_ids:
+            self._families.pop(family_id, None)
+            self._dropped.add(family_id)
+        self.commit()
+
+    def commit(self) -> None:
+        """Persist everything, durably, merging what another process (the CLI) wrote meanwhile."""
+        with self._locked():
+            disk = self._read()
+            if disk is not None and self._stamp_of() != self._stamp:
+                self._merge(*disk)
+            data = {
+                "format": FORMAT,
+                "clients": [c.to_json() for c in self._clients.values()],
+                "families": [f.to_json() for f in self._families.values()],
+            }
+            try:
+                write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot be written: {exc.strerror or exc}") from None
+            self._stamp = self._stamp_of()
+            self._written_at = time.time()
+        self._dirty = False
+        self._reindex()
+
+    def refresh(self, now: float) -> None:
+        """Pick up another process's changes (a revocation from the CLI), at most once a second."""
+        if now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        if self._stamp_of() != self._stamp:
+            self.commit()
+
+    def _merge(self, clients: dict[str, Client], families: dict[str, Family]) -> None:
+        """Two-way merge: the other writer may add, remove and revoke; we keep our newer records."""
+        for client_id, client in clients.items():
+            if client_id not in self._clients and client_id not in self._dropped:
+                self._clients[client_id] = client
+        for client_id in [c for c, v in self._clients.items() if c not in clients and v.created_at <= self._written_at]:
+            self.remove_client_in_memory(client_id)
+        for family_id, family in families.items():
+            mine = self._families.get(family_id)
+            if mine is None and family_id not in self._dropped:
+                self._families[family_id] = family
+            elif mine is not None and family.revoked_at is not None and mine.revoked_at is None:
+                mine.revoked_at = family.revoked_at
+        for family_id in [f for f, v in self._families.items() if f not in families and v.created_at <= self._written_at]:
+            del self._families[family_id]
+
+    def remove_client_in_memory(self, client_id: str) -> None:
+        self._clients.pop(client_id, None)
+        now = time.time()
+        for family in self._families.values():
+            if family.client_id == client_id and family.revoked_at is None:
+                family.revoked_at = now
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time across processes (the server and the CLI)."""
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _stamp_of(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _reindex(self) -> None:
+        self._access = {d: f for f in self._families.values() for d in f.access}
+        self._refresh = {d: f for f in self._families.values() for d in (*f.live, *f.retired)}
+
+    def _load(self) -> None:
+        with self._locked():
+            disk = self._read()
+            self._stamp = self._stamp_of()
+        if disk is not None:
+            self._clients, self._families = disk
+            self._reindex()
+
+    def _read(self) -> tuple[dict[str, Client], dict[str, Family]] | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot be read: {exc.strerror or exc}") from None
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            if data.get("format") != FORMAT:
+                raise ValueError(f"unknown format {data.get('format')!r}")
+            clients = [Client.from_json(c) for c in data["clients"]]
+            families = [Family.from_json(f) for f in data["families"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"{self.path}: not a vpsmcp OAuth store ({exc}); move it away to start empty") from None
+        return {c.client_id: c for c in clients}, {f.id: f for f in families}
