@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import re
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -35,7 +37,12 @@ def setting(default: Any, doc: str, check: Check | None = None) -> Any:
     """Declare one setting: its default, a sentence for people, and a check.
 
     ``check`` returns ``None`` when the value is acceptable, else what was expected.
+    A table (a mapping) is kept read-only; for a table of tables (``[upstreams.NAME]``)
+    ``check`` judges each name.
     """
+    if isinstance(default, Mapping):
+        frozen = MappingProxyType(dict(default))
+        return field(default_factory=lambda: frozen, metadata={"doc": doc, "check": check, "default": frozen})
     return field(default=default, metadata={"doc": doc, "check": check})
 
 
@@ -111,6 +118,15 @@ class LogConfig:
     access: bool = setting(True, "Write one access-log line per HTTP request.")
 
 
+def _ip_addresses(value: tuple[str, ...]) -> str | None:
+    for address in value:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return "IP addresses such as 127.0.0.1"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     """``[auth]``: who may use the MCP endpoint, and the authorization server's secrets."""
@@ -124,6 +140,31 @@ class AuthConfig:
         "",
         "Key that signs forms and CSRF tokens. Empty: generated once and kept in the state directory.",
         _secret,
+    )
+    access_token_lifetime: float = setting(
+        30 * 86400.0,
+        "Seconds an access token is valid. Long by default: Claude's connector may never refresh.",
+        _positive,
+    )
+    refresh_token_lifetime: float = setting(
+        90 * 86400.0, "Seconds a refresh token stays valid without being used (each use renews it).", _positive
+    )
+    refresh_grace: float = setting(
+        60.0,
+        "Seconds in which a just-rotated refresh token still works once (clients that refresh twice at once).",
+        _positive,
+    )
+    registration_ttl: float = setting(
+        86400.0, "Seconds a dynamically registered client that never obtained a token is kept.", _positive
+    )
+    client_metadata_private_hosts: bool = setting(
+        False,
+        "Fetch client ID metadata documents from hosts that resolve to private or loopback addresses.",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "Addresses of reverse proxies whose X-Forwarded-For names the real client (for the login rate limit).",
+        _ip_addresses,
     )
 
 
@@ -170,6 +211,112 @@ class PluginsConfig:
     paths: tuple[str, ...] = setting((), "Directories added to the import path before loading modules.")
 
 
+UPSTREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
+UPSTREAM_ASKS = ("sampling", "elicitation", "roots")
+# Headers the gateway's HTTP client sets itself; a static header must not replace them.
+RESERVED_HEADERS = frozenset(
+    {"host", "content-length", "content-type", "transfer-encoding", "connection", "accept",
+     "mcp-session-id", "mcp-protocol-version", "last-event-id"}
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+_TOOL_NAME_PART = re.compile(r"[A-Za-z0-9_.-]*\Z")
+
+
+def _upstream_name(value: str) -> str | None:
+    return None if UPSTREAM_NAME.match(value) else "a name of up to 64 letters, digits, '-' and '_'"
+
+
+def _upstream_url(value: str) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(value)
+    return None if parts.scheme in ("http", "https") and parts.hostname else "an absolute http(s) URL"
+
+
+def _nonempty_items(value: tuple[str, ...]) -> str | None:
+    return None if all(value) else "a list of non-empty strings"
+
+
+def _env(value: Mapping[str, str]) -> str | None:
+    bad = [name for name in value if not name or "=" in name or "\0" in name]
+    return f"variable names without '=' (not {bad[0]!r})" if bad else None
+
+
+def _headers(value: Mapping[str, str]) -> str | None:
+    for name, text in value.items():
+        if not _HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+            return f"header names the gateway does not set itself (not {name!r})"
+        if any(c in text for c in "\r\n\0"):
+            return f"header values on one line (not the value of {name!r})"
+    return None
+
+
+def _prefix(value: str) -> str | None:
+    ok = _TOOL_NAME_PART.match(value.replace("{name}", "x"))
+    return None if ok else "letters, digits, '_', '-', '.' and {name} (empty: no prefix)"
+
+
+def _asks(value: tuple[str, ...]) -> str | None:
+    return None if set(value) <= set(UPSTREAM_ASKS) else "a list of " + ", ".join(UPSTREAM_ASKS)
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """``[upstreams.NAME]``: an MCP server of the owner's, put behind vpsmcp's endpoint."""
+
+    argv: tuple[str, ...] = setting(
+        (), 'A stdio server\'s command, as a list: ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/srv"].',
+        _nonempty_items,
+    )
+    env: Mapping[str, str] = setting(
+        {}, "Environment of the command, added to PATH, HOME, LANG, LC_ALL, TZ and USER (nothing else is passed on).",
+        _env,
+    )
+    cwd: str = setting("", "Working directory of the command. Empty: vpsmcp's own.")
+    url: str = setting("", "Instead of argv: the URL of an HTTP MCP server.", _upstream_url)
+    transport: Literal["auto", "stdio", "streamable-http", "sse"] = setting(
+        "auto", "auto: stdio for argv, Streamable HTTP for url; sse: the 2024-11-05 HTTP+SSE transport at url."
+    )
+    headers: Mapping[str, str] = setting(
+        {}, "Static headers sent to a url upstream, e.g. its own API key. A client's token is never passed on.",
+        _headers,
+    )
+    prefix: str = setting(
+        "{name}__", "Put before the upstream's tool and prompt names; {name} is the upstream's name. Empty: none.",
+        _prefix,
+    )
+    allow: tuple[str, ...] = setting((), "Tools offered, as shell patterns on the upstream's names. Empty: all.")
+    deny: tuple[str, ...] = setting((), "Tools hidden, as shell patterns on the upstream's names.")
+    asks: tuple[str, ...] = setting(
+        ("sampling", "elicitation"),
+        "What the upstream may ask the connected client: sampling, elicitation, roots "
+        "(roots are paths on the client's machine: off unless the server needs them).",
+        _asks,
+    )
+    start: Literal["lazy", "boot"] = setting(
+        "lazy", "lazy: start on the first MCP request that needs it; boot: when vpsmcp starts."
+    )
+    start_timeout: float = setting(30.0, "Seconds to start the upstream and finish its initialize.", _positive)
+    request_timeout: float = setting(300.0, "Seconds one call to the upstream may take.", _positive)
+    list_timeout: float = setting(
+        5.0, "Seconds a list request waits for a starting upstream before answering without it.", _positive
+    )
+
+    def section_problem(self) -> tuple[str, str] | None:
+        """(key, what was expected) when the settings contradict each other."""
+        if bool(self.argv) == bool(self.url):
+            return "argv", "either argv (a stdio command) or url (an HTTP server), not both and not neither"
+        if self.argv and self.transport not in ("auto", "stdio"):
+            return "transport", f"'auto' or 'stdio' for a command, got {self.transport!r}"
+        if self.url and self.transport == "stdio":
+            return "transport", "'auto', 'streamable-http' or 'sse' for a url, got 'stdio'"
+        if self.argv and self.headers:
+            return "headers", "headers only for a url upstream (a command gets env)"
+        if self.url and (self.env or self.cwd):
+            return ("env" if self.env else "cwd"), "env and cwd only for a command (a url upstream gets headers)"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``Config()`` is the embedded default."""
@@ -179,6 +326,9 @@ class Config:
     mcp: McpConfig = field(default_factory=McpConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    upstreams: Mapping[str, UpstreamConfig] = setting(
+        {}, "The gateway's upstream MCP servers, one table each: [upstreams.NAME].", _upstream_name
+    )
 
 
 def load_config(path: Path) -> Config:
@@ -214,8 +364,18 @@ def iter_settings(cls: type[Any] = Config, prefix: str = "") -> typing.Iterator[
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(hints[f.name]):
             yield from iter_settings(hints[f.name], key + ".")
+        elif (item := _table_of_tables(hints[f.name])) is not None:
+            yield from iter_settings(item, key + ".NAME.")
         else:
             yield key, f
+
+
+def _table_of_tables(hint: Any) -> type[Any] | None:
+    """The section class of a ``Mapping[str, Section]`` hint such as ``[upstreams.NAME]``."""
+    if typing.get_origin(hint) is not Mapping:
+        return None
+    item = typing.get_args(hint)[1]
+    return item if isinstance(item, type) and dataclasses.is_dataclass(item) else None
 
 
 def _decode_section(cls: type[T], data: Mapping[str, Any], source: str, path: str) -> T:
@@ -229,7 +389,28 @@ def _decode_section(cls: type[T], data: Mapping[str, Any], source: str, path: st
     for name, f in known.items():
         if name in data:
             values[name] = _decode_value(hints[name], f, data[name], source, path + name)
-    return cls(**values)
+    section = cls(**values)
+    problem = getattr(section, "section_problem", lambda: None)()
+    if problem is not None:
+        raise ConfigError(source, path + problem[0], f"expected {problem[1]}")
+    return section
+
+
+def _decode_tables(item: type[T], f: dataclasses.Field[Any], value: Any, source: str, key: str) -> Mapping[str, T]:
+    """A table of tables: each named table decoded as a section; ``check`` judges the names."""
+    if not isinstance(value, dict):
+        raise ConfigError(source, key, f"expected tables [{key}.NAME], got {_describe(value)}")
+    check: Check | None = f.metadata.get("check")
+    tables = {}
+    for name, table in value.items():
+        where = f"{key}.{name}" if _TOOL_NAME_PART.match(name) else f"{key}.{json.dumps(name)}"
+        problem = check(name) if check else None
+        if problem is not None:
+            raise ConfigError(source, where, f"expected {problem}")
+        if not isinstance(table, dict):
+            raise ConfigError(source, where, f"expected a table [{where}], got {_describe(table)}")
+        tables[name] = _decode_section(item, table, source, where + ".")
+    return MappingProxyType(tables)
 
 
 def _decode_value(hint: Any, f: dataclasses.Field[Any], value: Any, source: str, key: str) -> Any:
@@ -237,11 +418,15 @@ def _decode_value(hint: Any, f: dataclasses.Field[Any], value: Any, source: str,
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"expected a table [{key}], got {_describe(value)}")
         return _decode_section(hint, value, source, key + ".")
+    if (item := _table_of_tables(hint)) is not None:
+        return _decode_tables(item, f, value, source, key)
     expected = _check_type(hint, value)
     if expected is not None:
         raise ConfigError(source, key, f"expected {expected}, got {_describe(value)}")
     if isinstance(value, list):
         value = tuple(value)
+    if isinstance(value, dict):
+        value = MappingProxyType(value)
     check: Check | None = f.metadata.get("check")
     problem = check(value) if check else None
     if problem is not None:
@@ -260,6 +445,11 @@ def _check_type(hint: Any, value: Any) -> str | None:
         if isinstance(value, list) and all(_check_type(item, v) is None for v in value):
             return None
         return f"a list of {_TYPE_WORDS[item]}s"
+    if origin is Mapping:
+        item = typing.get_args(hint)[1]
+        if isinstance(value, dict) and all(_check_type(item, v) is None for v in value.values()):
+            return None
+        return f"a table of {_TYPE_WORDS[item].split(' ', 1)[1]}s"
     if hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif hint is int:
@@ -278,8 +468,10 @@ _TYPE_WORDS: dict[Any, str] = {
 
 
 def _describe(value: Any) -> str:
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "a table"
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
     if isinstance(value, list):
         return "a list"
     if isinstance(value, bool):
@@ -292,6 +484,8 @@ def _encode(value: Any) -> Any:
         return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _encode(v) for k, v in value.items()}
     return value
 
 
@@ -324,9 +518,9 @@ def settings_table() -> str:
     lines: list[str] = []
     section = ""
     for key, f in iter_settings():
-        if key.split(".")[0] != section:
-            section = key.split(".")[0]
+        if key.rsplit(".", 1)[0] != section:
+            section = key.rsplit(".", 1)[0]
             lines += ["", f"## `[{section}]`", "", "| key | default | meaning |", "|---|---|---|"]
-        default = json.dumps(_encode(f.default))
+        default = json.dumps(_encode(f.metadata.get("default", f.default)))
         lines.append(f"| `{key}` | `{default}` | {f.metadata['doc']} |")
     return "\n".join(lines).strip() + "\n"
