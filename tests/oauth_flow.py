@@ -23,7 +23,7 @@ import httpx
 from tests.support import ROOT, clean_env
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
-PASSWORD_LINE = re.compile(r"owner password, shown only this once: (\S+)")
+PASSWORD_LINE = re.compile(r'owner password, shown only this once(?:: |", "password": ")([^\s"]+)')
 HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)">')
 
 

@@ -102,7 +102,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("conformance")
     config = tmp / "vpsmcp.toml"
     config.write_text(tomli_w.dumps({"plugins": {"modules": [str(FIXTURE)]}}))
-    with serve_from_checkout(tmp, "--config", str(config)) as server:
+    with serve_from_checkout(tmp, "--no-auth", "--config", str(config)) as server:
         yield Served(server, server.url + "/mcp", tmp)
 
 

@@ -22,7 +22,7 @@ META = "io.modelcontextprotocol/"
 def start(tmp: Path, extra: str = "") -> ServerProcess:
     config = tmp / "vpsmcp.toml"
     config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n{extra}')
-    return serve_from_checkout(tmp, "--config", str(config)).start()
+    return serve_from_checkout(tmp, "--no-auth", "--config", str(config)).start()
 
 
 @pytest.fixture

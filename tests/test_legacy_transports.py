@@ -16,7 +16,7 @@ from tests.support import ROOT, ServerProcess, serve_from_checkout
 def srv(tmp_path: Path) -> Iterator[ServerProcess]:
     config = tmp_path / "vpsmcp.toml"
     config.write_text(f'[plugins]\nmodules = ["{ROOT / "tests" / "echo_plugin.py"}"]\n')
-    with serve_from_checkout(tmp_path, "--config", str(config)) as proc:
+    with serve_from_checkout(tmp_path, "--no-auth", "--config", str(config)) as proc:
         yield proc
 
 

@@ -53,7 +53,7 @@ def start_server(tmp: Path) -> ServerProcess:
     """A vpsmcp on port 0 serving tests/sdk_plugin.py's tools."""
     config = tmp / "vpsmcp.toml"
     config.write_text(f"[plugins]\nmodules = [{json.dumps(str(PLUGIN))}]\n")
-    return serve_from_checkout(tmp, "--config", str(config)).start()
+    return serve_from_checkout(tmp, "--no-auth", "--config", str(config)).start()
 
 
 @pytest.fixture(scope="module")

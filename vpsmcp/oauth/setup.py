@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import sys
 from collections.abc import Callable
@@ -44,12 +45,13 @@ def ensure_owner_password(runtime: Runtime) -> None:
         return
     generated = secrets.token_urlsafe(12)
     password.set(generated)
-    print(
-        f"vpsmcp: the owner password, shown only this once: {generated}\n"
-        "vpsmcp: you type it on the consent page when a client connects; change it with 'vpsmcp passwd'",
-        file=sys.stderr,
-        flush=True,
-    )
+    advice = "type it on the consent page when a client connects; change it with 'vpsmcp passwd'"
+    if runtime.config.log.format == "json":
+        line = json.dumps({"level": "WARNING", "message": "owner password, shown only this once", "password": generated,
+                           "advice": advice})
+    else:
+        line = f"vpsmcp: the owner password, shown only this once: {generated}\nvpsmcp: {advice}"
+    print(line, file=sys.stderr, flush=True)
 
 
 def client_address_of(config: Config) -> Callable[[Any], str]:
