@@ -11,6 +11,7 @@ the ``client_id``, and cache it for the time the server says, within limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import re
@@ -44,7 +45,7 @@ def is_metadata_url(client_id: str | None) -> bool:
 def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.fragment or parts.username or parts.password or "/./" in parts.path or "/../" in parts.path:
-        raise InvalidClientError(description=f"client_id {url!r} is not a valid metadata document URL")
+        raise InvalidClientError(status_code=401, description=f"client_id {url!r} is not a valid metadata document URL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +76,9 @@ class CimdResolver:
             async with asyncio.timeout(self.timeout):
                 status, headers, body = await self._fetch(client_id)
         except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError) as exc:
-            raise InvalidClientError(description=f"could not fetch the client metadata document: {exc or 'timeout'}")
+            raise InvalidClientError(status_code=401, description=f"could not fetch the client metadata document: {exc or 'timeout'}")
         if status != 200:
-            raise InvalidClientError(description=f"the client metadata document answered {status} (redirects are not followed)")
+            raise InvalidClientError(status_code=401, description=f"the client metadata document answered {status} (redirects are not followed)")
         client = document_client(client_id, body)
         self._cache[client_id] = _Cached(client, time.time() + _ttl(headers))
         if len(self._cache) > 1000:
@@ -95,6 +96,8 @@ class CimdResolver:
             return await _exchange(reader, writer, host, parts.path + (f"?{parts.query}" if parts.query else ""))
         finally:
             writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
 
     async def _public_address(self, host: str, port: int) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -134,19 +137,19 @@ def document_client(client_id: str, body: bytes) -> Client:
     try:
         doc: Any = json.loads(body)
     except ValueError:
-        raise InvalidClientError(description="the client metadata document is not JSON") from None
+        raise InvalidClientError(status_code=401, description="the client metadata document is not JSON") from None
     if not isinstance(doc, dict) or doc.get("client_id") != client_id:
-        raise InvalidClientError(description="the client metadata document does not name its own URL as client_id")
+        raise InvalidClientError(status_code=401, description="the client metadata document does not name its own URL as client_id")
     method = doc.get("token_endpoint_auth_method", "none")
     if method != "none":
-        raise InvalidClientError(description=f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
+        raise InvalidClientError(status_code=401, description=f"token_endpoint_auth_method {method!r} is not supported for metadata documents")
     uris = doc.get("redirect_uris")
     try:
         if not isinstance(uris, list) or not uris:
             raise InvalidRedirectUri("redirect_uris must be a non-empty list")
         redirect_uris = tuple(check_redirect_uri(u) for u in uris)
     except (InvalidRedirectUri, InvalidClientMetadata) as exc:
-        raise InvalidClientError(description=f"the client metadata document is invalid: {exc.description}") from None
+        raise InvalidClientError(status_code=401, description=f"the client metadata document is invalid: {exc.description}") from None
     name = doc.get("client_name")
     return Client(client_id, redirect_uris, "none", None, name if isinstance(name, str) else "", "cimd")
 
