@@ -27,6 +27,7 @@ import anyio
 import httpx
 import httpx2
 import pytest
+from pydantic import AnyUrl
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
@@ -106,8 +107,8 @@ def connect_and_add(server: ServerProcess, storage: MemoryStorage, owner: Owner,
     async def conversation() -> tuple[str | None, list[str]]:
         provider = OAuthClientProvider(
             server.url + "/mcp",
-            OAuthClientMetadata(redirect_uris=[REDIRECT_URI], client_name="SDK test", token_endpoint_auth_method="none"
-                                if metadata_url else None),
+            OAuthClientMetadata(redirect_uris=[AnyUrl(REDIRECT_URI)], client_name="SDK test",
+                                token_endpoint_auth_method="none" if metadata_url else None),
             storage,
             redirect_handler=owner.redirect_handler,
             callback_handler=owner.callback_handler,
