@@ -20,6 +20,7 @@ def test_healthz_answers_with_version_and_uptime(server: ServerProcess) -> None:
     assert body["status"] == "ok"
     assert body["version"] == __version__
     assert body["uptime_s"] >= 0
+    assert body["auth"] == "oauth", "OAuth is the default"
 
 
 def test_access_log_is_json_without_query_or_secrets(server: ServerProcess) -> None:

@@ -121,6 +121,11 @@ def _health(runtime: Runtime) -> Blueprint:
 
     @bp.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "uptime_s": round(runtime.uptime(), 3)}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(runtime.uptime(), 3),
+            "auth": runtime.config.auth.mode,  # "none" is shown so nobody runs it open by accident
+        }
 
     return bp
