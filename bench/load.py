@@ -30,12 +30,13 @@ class Sample:
 
 
 def run_wrk(
-    wrk: str, url: str, method: str, sessions: list[str], connections: int, seconds: float, id_base: int, cpu: int | None
+    wrk: str, url: str, method: str, sessions: list[str], connections: int, seconds: float, id_base: int, cpu: int | None,
+    token: str = "",
 ) -> Sample:
     """Drive ``url`` with ``connections`` keep-alive connections for ``seconds``."""
     argv = [
         wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency",
-        "-s", str(LUA), url, "--", method, ",".join(sessions), str(id_base),
+        "-s", str(LUA), url, "--", method, ",".join(sessions), str(id_base), token or "-",
     ]  # fmt: skip
     result = subprocess.run(
         argv,

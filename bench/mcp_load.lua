@@ -1,12 +1,12 @@
 -- wrk script: session-bound MCP requests (handshake era) over keep-alive connections.
 --
 -- Arguments (after `--`): method ("tools/call" or "tools/list"), a comma-separated
--- list of Mcp-Session-Id values, and an id base.  Requests rotate over the sessions
+-- list of Mcp-Session-Id values, an id base, and a bearer token ("-": none).  Requests rotate over the sessions
 -- so N connections behave like N clients; every request gets its own JSON-RPC id
 -- (base + counter) because servers route responses by id within a session, and two
 -- in-flight requests with one id would collide.
 
-local method, sessions, next_id = nil, {}, 0
+local method, sessions, next_id, token = nil, {}, 0, nil
 local counter = 0
 local params = {
   ["tools/call"] = '{"name":"echo","arguments":{"text":"hello from wrk"}}',
@@ -19,6 +19,7 @@ function init(args)
     sessions[#sessions + 1] = sid
   end
   next_id = tonumber(args[3])
+  if args[4] and args[4] ~= "-" then token = "Bearer " .. args[4] end
   assert(params[method], "unknown method " .. tostring(method))
   assert(#sessions > 0, "no sessions")
 end
@@ -32,6 +33,7 @@ function request()
     ["Accept"] = "application/json, text/event-stream",
     ["MCP-Protocol-Version"] = "2025-11-25",
     ["Mcp-Session-Id"] = sessions[(counter % #sessions) + 1],
+    ["Authorization"] = token,
   }
   return wrk.format("POST", nil, headers, body)
 end

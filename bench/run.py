@@ -22,6 +22,7 @@ from pathlib import Path
 
 from load import Sample, memory_mb, run_wrk
 from report import METHODS, Key, Results, table, targets
+from oauth_login import obtain_token
 from servers import Server, check, floor_server, open_session, sdk_server, vpsmcp_server
 from setup_env import CACHE, ROOT, SetupError, venv_python, wrk_path
 import spy
@@ -94,8 +95,11 @@ def _start(servers: list[Server], sessions: int) -> None:
     for server in servers:
         server.start()
         print(f"bench: {server.name} pid {server.pid} at {server.url}", file=sys.stderr)
+    ours = [s for s in servers if s.name == "vpsmcp"]
+    token = obtain_token(ours[0].url.removesuffix("/mcp")) if ours else ""
     for server in servers:
-        server.sessions = [open_session(server.url) for _ in range(sessions)]
+        server.token = token
+        server.sessions = [open_session(server.url, token) for _ in range(sessions)]
         check(server)
 
 
@@ -105,7 +109,7 @@ def _measure(servers: list[Server], wrk: str, args: argparse.Namespace, cpu: int
     runs = iter(range(1, 1_000_000))  # a fresh JSON-RPC id range per wrk run
 
     def load(server: Server, method: str, conns: int, seconds: float) -> Sample:
-        return run_wrk(wrk, server.url, method, server.sessions[:conns], conns, seconds, next(runs) * 10**7, cpu)
+        return run_wrk(wrk, server.url, method, server.sessions[:conns], conns, seconds, next(runs) * 10**7, cpu, server.token)
 
     memory = {s.name: {"idle": memory_mb(s.pid)[0]} for s in servers}  # sessions open, no load yet
     # Warm-up: first requests pay for lazy imports and cold caches; nobody's figures should.
@@ -128,11 +132,11 @@ def _measure(servers: list[Server], wrk: str, args: argparse.Namespace, cpu: int
 
 def _profile(server: Server, wrk: str, python: Path, args: argparse.Namespace, cpu: int | None) -> int:
     """Sample vpsmcp with py-spy while wrk drives tools/call at c=32."""
-    run_wrk(wrk, server.url, "tools/call", server.sessions[:32], 32, 1.0, 10**7, cpu)  # warm-up
+    run_wrk(wrk, server.url, "tools/call", server.sessions[:32], 32, 1.0, 10**7, cpu, server.token)  # warm-up
     output = OUT / "vpsmcp-tools-call.collapsed"
     recorder = spy.record(python.parent / "py-spy", server.pid, output, cpu)
     time.sleep(0.5)  # py-spy attaches before the load starts
-    sample = run_wrk(wrk, server.url, "tools/call", server.sessions[:32], 32, args.profile, 2 * 10**7, cpu)
+    sample = run_wrk(wrk, server.url, "tools/call", server.sessions[:32], 32, args.profile, 2 * 10**7, cpu, server.token)
     spy.finish(recorder)
     print(f"tools/call c=32 under py-spy: {sample.rps:,.0f} req/s, p99 {sample.p99_ms:.2f} ms (sampling slows it)")
     print(spy.summary(output))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from oauth_login import set_password
 from setup_env import BENCH, ROOT
 
 LISTENING = re.compile(r"listening on (http://[\w.:\[\]-]+:\d+)")
@@ -40,6 +41,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     sessions: list[str] = field(default_factory=list)
     answers: str = ""  # Content-Type of its tools/call answer: JSON or an event stream
+    token: str = ""  # vpsmcp's bearer token; every server is sent it (the others ignore it)
 
     @property
     def log_path(self) -> Path:
@@ -95,7 +97,9 @@ def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
     plugin = BENCH / "echo_plugin.py"
     config.write_text(f'[log]\naccess = false\n\n[plugins]\nmodules = ["{plugin}"]\n')
     argv = [str(python), "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(workdir / "state"), "--config", str(config)]
-    return Server("vpsmcp", argv, workdir, _env(workdir, ROOT), cpu)
+    env = _env(workdir, ROOT)
+    set_password(python, workdir / "state", env, workdir)  # served with OAuth on, as deployed
+    return Server("vpsmcp", argv, workdir, env, cpu)
 
 
 def floor_server(python: Path, workdir: Path, cpu: int | None) -> Server:
@@ -116,7 +120,7 @@ def _env(home: Path, pythonpath: Path) -> dict[str, str]:
 # --- a minimal MCP client (handshake era), for sessions and the correctness check ---
 
 
-def headers(session_id: str | None = None) -> dict[str, str]:
+def headers(session_id: str | None = None, token: str = "") -> dict[str, str]:
     out = {
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
@@ -124,15 +128,17 @@ def headers(session_id: str | None = None) -> dict[str, str]:
     }
     if session_id:
         out["Mcp-Session-Id"] = session_id
+    if token:
+        out["Authorization"] = f"Bearer {token}"
     return out
 
 
-def post(url: str, message: dict[str, Any], session_id: str | None = None) -> tuple[int, dict[str, str], str]:
+def post(url: str, message: dict[str, Any], session_id: str | None = None, token: str = "") -> tuple[int, dict[str, str], str]:
     """One POST; returns status, lower-cased headers and the body text."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     try:
-        hdrs = headers(session_id)
+        hdrs = headers(session_id, token)
         if "id" not in message or message.get("method") == "initialize":
             hdrs.pop("MCP-Protocol-Version")  # not sent before a version is negotiated
         conn.request("POST", parts.path, json.dumps(message), hdrs)
@@ -154,7 +160,7 @@ def reply(content_type: str, body: str) -> dict[str, Any]:
     return dict(json.loads(body))
 
 
-def open_session(url: str) -> str:
+def open_session(url: str, token: str = "") -> str:
     """initialize, then notifications/initialized; returns the Mcp-Session-Id."""
     init = {
         "jsonrpc": "2.0",
@@ -162,11 +168,11 @@ def open_session(url: str) -> str:
         "method": "initialize",
         "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
     }
-    status, hdrs, body = post(url, init)
+    status, hdrs, body = post(url, init, None, token)
     session_id = hdrs.get("mcp-session-id")
     if status != 200 or not session_id:
         raise RuntimeError(f"initialize at {url}: HTTP {status}, session {session_id!r}: {body[:500]}")
-    status, _, body = post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id)
+    status, _, body = post(url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session_id, token)
     if status not in (200, 202):
         raise RuntimeError(f"notifications/initialized at {url}: HTTP {status}: {body[:500]}")
     return session_id
@@ -176,13 +182,13 @@ def check(server: Server) -> None:
     """One tools/call and one tools/list must come back right before any load is trusted."""
     session_id = server.sessions[0]
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": ECHO_TEXT}}}
-    status, hdrs, body = post(server.url, call, session_id)
+    status, hdrs, body = post(server.url, call, session_id, server.token)
     result = reply(hdrs.get("content-type", ""), body).get("result", {}) if status == 200 else {}
     texts = [c.get("text") for c in result.get("content", [])]
     if texts != [ECHO_TEXT] or result.get("isError"):
         raise RuntimeError(f"{server.name}: tools/call echo answered HTTP {status}: {body[:500]}")
     server.answers = hdrs.get("content-type", "").split(";")[0]
-    status, hdrs, body = post(server.url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, session_id)
+    status, hdrs, body = post(server.url, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, session_id, server.token)
     result = reply(hdrs.get("content-type", ""), body).get("result", {}) if status == 200 else {}
     if [t.get("name") for t in result.get("tools", [])] != ["echo"]:
         raise RuntimeError(f"{server.name}: tools/list answered HTTP {status}: {body[:500]}")
