@@ -88,6 +88,8 @@ def test_init_writes_complete_private_config_that_loads(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     for key, _ in iter_settings():
+        if ".NAME." in key:
+            continue  # a table of tables ([upstreams.NAME]) has no entries by default
         section, name = key.split(".")
         assert f"[{section}]" in text and re.search(rf"^{name} = ", text, re.M), key
     config = load_config(path)

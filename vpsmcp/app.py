@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from quart import Blueprint, Quart
@@ -11,12 +12,15 @@ from quart import Blueprint, Quart
 from vpsmcp import __version__
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.errors import ConfigError
+from vpsmcp.gateway import status as upstream_status
+from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.logs import log
 from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
+from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.registry import Provider, Registry, registry_scopes
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.runtime import Runtime
@@ -42,7 +46,9 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
         providers = [p.provider for p in plugins]
-    registry = Registry(providers)
+    gateway = Gateway(config.upstreams, os.environ, runtime.state.path / upstream_status.FILE_NAME)
+    registry = Registry([*providers, *gateway.providers])
+    gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:
         log.warning("%s", clash)
     gate, oauth = _gate(runtime, registry)
@@ -66,7 +72,20 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
     _housekeeping(app, runtime, endpoint, oauth)
+    _run_gateway(app, gateway, registry, endpoint)
     return app
+
+
+def _run_gateway(app: Quart, gateway: Gateway, registry: Registry, endpoint: Endpoint) -> None:
+    """Upstreams live as long as the server; a change in their lists is announced to open sessions."""
+
+    def announce(kinds: frozenset[str]) -> None:
+        for kind in sorted(kinds):
+            endpoint.sessions.broadcast(Notification(f"notifications/{kind}/list_changed"))
+
+    registry.watch(announce)
+    app.before_serving(gateway.start)
+    app.after_serving(gateway.stop)
 
 
 def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationService | None]:

@@ -317,6 +317,75 @@ class UpstreamConfig:
         return None
 
 
+def _tool_names(value: tuple[str, ...]) -> str | None:
+    from vpsmcp.tools.catalog import GROUPS, unknown  # lazy: the tools package reads this module
+
+    bad = unknown(value)
+    return f"names of built-in tools or groups ({', '.join(GROUPS)}), not {bad[0]!r}" if bad else None
+
+
+def _absolute_dirs(value: tuple[str, ...]) -> str | None:
+    for path in value:
+        if not path.startswith("/") or ".." in path.split("/") or "\0" in path:
+            return f"absolute paths without '..' (not {path!r})"
+    return None
+
+
+def _absolute_or_empty(value: str) -> str | None:
+    return None if value == "" or value.startswith("/") else "an absolute path, or empty"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsConfig:
+    """``[tools]``: the built-in tools for operating the machine."""
+
+    disabled: tuple[str, ...] = setting(
+        (), "Built-in tools or whole groups switched off: neither listed nor callable (e.g. [\"containers\"]).",
+        _tool_names,
+    )
+    roots: tuple[str, ...] = setting(
+        (),
+        "Directories the files tools, logs_tail and exec's working directory are confined to. "
+        "Empty: none, and those tools refuse.",
+        _absolute_dirs,
+    )
+    timeout: float = setting(30.0, "Seconds a tool may take (systemctl, journalctl, docker, searches).", _positive)
+    output_limit: int = setting(
+        65536, "Most characters of output one call returns; the rest is cut, with a marker saying how to page.",
+        _at_least_one,
+    )
+    max_read_bytes: int = setting(
+        1024 * 1024, "Most bytes files_read and logs_tail read in one call; larger reads are refused.", _at_least_one
+    )
+    backups: bool = setting(True, "Copy a file to the backup directory before files_write or files_delete change it.")
+    backup_dir: str = setting("", "Where backups go. Empty: STATE_DIR/backups.", _absolute_or_empty)
+    exec_enabled: bool = setting(False, "Offer the exec tool (it also needs the vps:exec scope).")
+    exec_allow_shell: bool = setting(
+        False, "Let exec run a command line through /bin/sh (pipes, redirections). Off: argv only, no shell."
+    )
+    exec_allow: tuple[str, ...] = setting(
+        (),
+        "Commands exec may run, as shell patterns on the command line (\"git *\", \"systemctl status *\"). "
+        "Empty: any command.",
+        _nonempty_items,
+    )
+    exec_timeout: float = setting(60.0, "Seconds an exec call runs unless it asks for another limit.", _positive)
+    exec_max_timeout: float = setting(3600.0, "The longest limit an exec call may ask for, in seconds.", _positive)
+    container_cli: Literal["auto", "docker", "podman"] = setting(
+        "auto", "The container CLI the containers tools use; auto: docker, else podman."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """``[audit]``: the hash-chained log of every tool call (STATE_DIR/audit.jsonl)."""
+
+    max_bytes: int = setting(
+        10 * 1024 * 1024, "Size at which audit.jsonl is rotated to audit.jsonl.1 (the chain goes on).", _at_least_one
+    )
+    keep: int = setting(10, "Rotated audit files kept; older ones are deleted.", _at_least_one)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``Config()`` is the embedded default."""
@@ -326,6 +395,8 @@ class Config:
     mcp: McpConfig = field(default_factory=McpConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     upstreams: Mapping[str, UpstreamConfig] = setting(
         {}, "The gateway's upstream MCP servers, one table each: [upstreams.NAME].", _upstream_name
     )

@@ -7,9 +7,11 @@ subclasses that carry a wire form. Nothing else catches them::
     VpsmcpError
      ├── ConfigError          a config file or flag is wrong (names file and key)
      ├── StateError           the state directory cannot be created or used
+     ├── InstallError         install, upgrade or uninstall cannot go on (files were put back)
      ├── JsonRpcError         a JSON-RPC error object: code, message, data
      │    └── TransportError  ... that also fixes the HTTP status it travels with
      └── ToolError            a tool failed; the model sees it as an isError result
+          └── UpstreamError   a gateway upstream is down, slow or broke off (names it)
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class ConfigError(VpsmcpError):
 
 class StateError(VpsmcpError):
     """The state directory (tokens, sessions, audit log) is unusable."""
+
+
+class InstallError(VpsmcpError):
+    """``install``, ``upgrade`` or ``uninstall`` stopped; the message says which step and why."""
 
 
 class JsonRpcError(VpsmcpError):
@@ -80,3 +86,15 @@ class ToolError(VpsmcpError):
     Tool failures are results, not protocol errors (server/tools, "Error Handling"),
     so the model can read them and correct itself.
     """
+
+
+class UpstreamError(ToolError):
+    """A gateway upstream could not serve a call: it is down, restarting, too slow,
+    or it stopped mid-call. The message names the upstream; a tool call shows it
+    to the model as an ``isError`` result, other requests as an internal error.
+    """
+
+    def __init__(self, upstream: str, problem: str) -> None:
+        self.upstream = upstream
+        self.problem = problem
+        super().__init__(f"upstream {upstream!r} {problem}")

@@ -157,6 +157,7 @@ def _lister(items: Callable[[Registry], Sequence[_Listed]], key: str) -> Handler
     """A ``*/list`` handler: what the caller's scopes allow, one page at a time."""
 
     async def handler(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+        await d.registry.prepare()
         visible = [item.describe() for item in items(d.registry) if allowed(item.scope, ctx.scopes)]
         return d.page(visible, request.params, key)
 
@@ -165,6 +166,7 @@ def _lister(items: Callable[[Registry], Sequence[_Listed]], key: str) -> Handler
 
 async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     name = request.params.get("name")
+    await d.registry.prepare()
     tool = d.registry.tool(name) if isinstance(name, str) else None
     if tool is None or not allowed(tool.scope, ctx.scopes):
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
@@ -220,6 +222,7 @@ def _restore_answers(d: Dispatcher, request: Request, ctx: Context, target: str)
 
 async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     uri = request.params.get("uri")
+    await d.registry.prepare()
     found = d.registry.find_resource(uri) if isinstance(uri, str) else None
     if found is None or not allowed(found[0].scope, ctx.scopes):
         # 2026-07-28 moved "not found" to invalid params (SEP-2164); earlier versions use -32002.
@@ -244,6 +247,7 @@ async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Ses
 
 async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     name = request.params.get("name")
+    await d.registry.prepare()
     prompt = d.registry.prompt(name) if isinstance(name, str) else None
     if prompt is None or not allowed(prompt.scope, ctx.scopes):
         raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
@@ -260,6 +264,7 @@ async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: S
 async def _complete(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     ref, argument = _dict(request.params.get("ref")), _dict(request.params.get("argument"))
     context_args = _dict(_dict(request.params.get("context")).get("arguments"))
+    await d.registry.prepare()
     completer = None
     if ref.get("type") == "ref/prompt":
         prompt = d.registry.prompt(str(ref.get("name")))

@@ -9,10 +9,12 @@ caller's scopes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vpsmcp.scopes import PLUGINS, ordered
 
@@ -25,6 +27,9 @@ PromptRenderer = Callable[["Context", dict[str, str]], Awaitable[Any]]
 Completer = Callable[["Context", str, str, dict[str, str]], Awaitable[Sequence[str]]]
 
 DEFAULT_SCOPE = PLUGINS
+KINDS = frozenset({"tools", "resources", "prompts"})
+
+log = logging.getLogger("vpsmcp.registry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,19 @@ class Provider(Protocol):
     def prompts(self) -> Sequence[Prompt]: ...
 
 
+@runtime_checkable
+class ChangingProvider(Protocol):
+    """A provider whose lists change at run time (a gateway upstream).
+
+    ``pending`` is what to wait for before its lists are known (``None``:
+    nothing); ``subscribe`` registers a listener called with the kinds
+    (``tools``, ``resources``, ``prompts``) whose lists changed.
+    """
+
+    def pending(self) -> Awaitable[None] | None: ...
+    def subscribe(self, listener: Callable[[frozenset[str]], None]) -> None: ...
+
+
 @dataclass(slots=True)
 class StaticProvider:
     """A provider whose offer is fixed once built (plugin modules, built-ins)."""
@@ -179,7 +197,30 @@ class Registry:
         self._resources: dict[str, Resource] = {}
         self._templates: list[ResourceTemplate] = []
         self._prompts: dict[str, Prompt] = {}
+        self._listeners: list[Callable[[frozenset[str]], None]] = []
+        self._changing = [p for p in self.providers if isinstance(p, ChangingProvider)]
+        for provider in self._changing:
+            provider.subscribe(self._provider_changed)
         self.refresh()
+
+    def watch(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """Call ``listener`` with the kinds whose lists changed, after the registry has caught up."""
+        self._listeners.append(listener)
+
+    async def prepare(self) -> None:
+        """Wait (each provider bounds its own wait) until the lists of starting providers are known."""
+        waits = [w for p in self._changing if (w := p.pending()) is not None]
+        if waits:
+            await asyncio.gather(*waits)
+
+    def _provider_changed(self, kinds: frozenset[str]) -> None:
+        known = set(self.clashes)
+        self.refresh()
+        for clash in self.clashes:
+            if clash not in known:
+                log.warning("%s", clash)
+        for listener in self._listeners:
+            listener(kinds)
 
     def refresh(self) -> None:
         """Re-read every provider (after one reports that its lists changed)."""
@@ -239,4 +280,6 @@ def allowed(scope: str, granted: Mapping[str, object] | frozenset[str] | None) -
 def registry_scopes(registry: Registry) -> list[str]:
     """Every scope something in ``registry`` needs, built-in ones first (what a token may ask for)."""
     items: list[Any] = [*registry.tools(), *registry.resources(), *registry.resource_templates(), *registry.prompts()]
-    return ordered(item.scope for item in items) or [PLUGINS]
+    # A provider with one scope for everything it offers (a gateway upstream) needs it before it has listed anything.
+    declared = [scope for p in registry.providers if isinstance(scope := getattr(p, "scope", None), str)]
+    return ordered([*(item.scope for item in items), *declared]) or [PLUGINS]

@@ -22,6 +22,13 @@ class ToolResult:
     is_error: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class WireResult:
+    """A ``CallToolResult`` already in wire form (a gateway upstream's), served unchanged."""
+
+    result: dict[str, Any]
+
+
 def text(value: str) -> dict[str, Any]:
     """A text content block."""
     return {"type": "text", "text": value}
@@ -29,6 +36,8 @@ def text(value: str) -> dict[str, Any]:
 
 def tool_result(value: Any) -> dict[str, Any]:
     """The wire form of a handler's return value."""
+    if isinstance(value, WireResult):
+        return value.result
     if isinstance(value, ToolResult):
         result: dict[str, Any] = {"content": value.content, "isError": value.is_error}
         if value.structured is not None:

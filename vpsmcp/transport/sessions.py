@@ -17,8 +17,8 @@ from typing import Any
 
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
-from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, RequestId
-from vpsmcp.protocol.session import Session
+from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Notification, RequestId
+from vpsmcp.protocol.session import Phase, Session
 from vpsmcp.transport.streams import OutboundStream
 
 SESSION_NOT_FOUND = -32001
@@ -140,6 +140,12 @@ class SessionStore:
         for session in self._sessions.values():
             session.sweep_streams(now)
         return len(expired)
+
+    def broadcast(self, notification: Notification) -> None:
+        """Send ``notification`` to every open session on its standalone stream (a list changed)."""
+        for session in self._sessions.values():
+            if session.protocol.phase is Phase.OPEN:
+                session.standalone.put(notification)
 
     def all(self) -> list[HttpSession]:
         return list(self._sessions.values())
