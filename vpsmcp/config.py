@@ -335,6 +335,11 @@ def _absolute_or_empty(value: str) -> str | None:
     return None if value == "" or value.startswith("/") else "an absolute path, or empty"
 
 
+def _unit_names(value: tuple[str, ...]) -> str | None:
+    bad = [name for name in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9@._:-]*", name)]
+    return f"systemd unit names such as nginx or app.service, not {bad[0]!r}" if bad else None
+
+
 @dataclass(frozen=True, slots=True)
 class ToolsConfig:
     """``[tools]``: the built-in tools for operating the machine."""
@@ -373,6 +378,12 @@ class ToolsConfig:
     exec_max_timeout: float = setting(3600.0, "The longest limit an exec call may ask for, in seconds.", _positive)
     container_cli: Literal["auto", "docker", "podman"] = setting(
         "auto", "The container CLI the containers tools use; auto: docker, else podman."
+    )
+    services_allow: tuple[str, ...] = setting(
+        (),
+        "Services services_control may start, stop, restart and reload (\"nginx\", \"app.service\"); "
+        "`vpsmcp install` grants exactly these through polkit. Empty: none.",
+        _unit_names,
     )
 
 

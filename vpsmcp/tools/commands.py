@@ -1,0 +1,194 @@
+"""Running a program without blocking the event loop, and stopping all of it.
+
+Every command starts in a session (and so a process group) of its own. When
+it finishes, times out or its call is cancelled, the whole group is stopped —
+SIGTERM, a grace period, then SIGKILL — so nothing it started in the
+background outlives the call (a program that calls ``setsid`` itself leaves
+the group and is out of reach). Output is captured up to a byte limit and
+counted beyond it; ``on_output`` sees every chunk as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from vpsmcp.errors import ToolError
+from vpsmcp.tools.procfs import group_members
+from vpsmcp.tools.truncation import Capture, Collector
+
+OutputSink = Callable[[str, bytes], Awaitable[None]]
+STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+LINGER = 0.5  # seconds to wait for output after the program exits (a background child may hold the pipe)
+CHUNK = 65536
+POLL = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How a command ended and what it printed."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    signal: str | None
+    stdout: Capture
+    stderr: Capture
+    timed_out: bool
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def require(program: str, purpose: str) -> str:
+    """The path of ``program``, or a ``ToolError`` saying what is missing and why it matters."""
+    path = shutil.which(program)
+    if path is None:
+        raise ToolError(f"{program} is not installed on this machine (not found on PATH); {purpose}")
+    return path
+
+
+def plain_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """vpsmcp's environment, with stable English messages and no pager or colours (for parsing)."""
+    env = dict(os.environ)
+    env.update({"LC_ALL": "C.UTF-8", "SYSTEMD_PAGER": "", "PAGER": "cat", "SYSTEMD_COLORS": "0", "NO_COLOR": "1"})
+    env.update(extra or {})
+    return env
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    limit: int,
+    cwd: str | None = None,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    on_output: OutputSink | None = None,
+) -> Finished:
+    """Run ``argv`` (no shell) for at most ``timeout`` seconds, keeping ``limit`` bytes of each stream."""
+    started = time.monotonic()
+    proc = await _start(argv, cwd, stdin is not None, env)
+    out, err = Collector(limit), Collector(limit)
+    pumps = [
+        asyncio.create_task(_pump(proc.stdout, out, "stdout", on_output)),
+        asyncio.create_task(_pump(proc.stderr, err, "stderr", on_output)),
+    ]
+    if stdin is not None:
+        pumps.append(asyncio.create_task(_feed(proc, stdin)))
+    timed_out = False
+    try:
+        async with asyncio.timeout(timeout):
+            await _finish(proc, pumps)
+    except TimeoutError:
+        timed_out = True
+    finally:
+        await stop_group(proc)
+        await _drain(pumps)
+    code = proc.returncode
+    return Finished(
+        argv=tuple(argv),
+        exit_code=code if code is not None and code >= 0 else None,
+        signal=signal.Signals(-code).name if code is not None and code < 0 else None,
+        stdout=out.capture(),
+        stderr=err.capture(),
+        timed_out=timed_out,
+        duration=time.monotonic() - started,
+    )
+
+
+async def _start(
+    argv: Sequence[str], cwd: str | None, with_stdin: bool, env: Mapping[str, str] | None
+) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ToolError(f"command not found: {argv[0]}") from None
+    except PermissionError:
+        raise ToolError(f"permission denied: cannot run {argv[0]}") from None
+    except NotADirectoryError:
+        raise ToolError(f"not a directory: {cwd}") from None
+
+
+async def _finish(proc: asyncio.subprocess.Process, pumps: list[asyncio.Task[None]]) -> None:
+    """Until the program has exited and its output is read.
+
+    Usually the program exits, its pipes close and ``wait()`` returns. A
+    background child holding the pipes keeps ``wait()`` (which waits for the
+    pipes too) from returning: then the exit is seen on ``returncode``, and the
+    output gets ``LINGER`` seconds more.
+    """
+    waiting = asyncio.ensure_future(proc.wait())
+    try:
+        while not waiting.done():
+            await asyncio.wait([waiting], timeout=POLL)
+            if proc.returncode is not None and not waiting.done():
+                await asyncio.wait(pumps, timeout=LINGER)
+                return
+    finally:
+        waiting.cancel()
+
+
+async def _drain(pumps: list[asyncio.Task[None]]) -> None:
+    """Let the readers take what is left; give up on a pipe that something outside the group holds."""
+    _, pending = await asyncio.wait(pumps, timeout=LINGER)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pumps, return_exceptions=True)
+
+
+async def _pump(
+    stream: asyncio.StreamReader | None, sink: Collector, name: str, on_output: OutputSink | None
+) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(CHUNK):
+        sink.add(chunk)
+        if on_output is not None:
+            await on_output(name, chunk)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+        proc.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the program did not read all of its input: its choice
+
+
+async def stop_group(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE) -> None:
+    """Stop every live process in ``proc``'s group (SIGTERM, then SIGKILL after ``grace``) and reap ``proc``."""
+    pgid = proc.pid
+    if await asyncio.to_thread(group_members, pgid):
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while await asyncio.to_thread(group_members, pgid):
+            if time.monotonic() >= deadline:
+                _signal_group(pgid, signal.SIGKILL)
+                break
+            await asyncio.sleep(POLL)
+    while proc.returncode is None:  # the leader is reaped by asyncio's child watcher
+        await asyncio.sleep(POLL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
