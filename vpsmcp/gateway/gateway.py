@@ -17,8 +17,10 @@ from pathlib import Path
 
 from vpsmcp.config import UpstreamConfig
 from vpsmcp.gateway import status
+from vpsmcp.gateway.legacy_sse import LegacySseLink
 from vpsmcp.gateway.provider import UpstreamProvider
 from vpsmcp.gateway.stdio import StdioLink, child_env
+from vpsmcp.gateway.streamable import StreamableLink
 from vpsmcp.gateway.supervisor import MakeLink, State
 
 log = logging.getLogger("vpsmcp.upstream")
@@ -39,9 +41,10 @@ def link_factory(name: str, config: UpstreamConfig, env: Mapping[str, str]) -> M
     if transport == "stdio":
         child = child_env(env, config.env)
         return lambda wire: StdioLink(name, config.argv, child, config.cwd, wire)
-    from vpsmcp.gateway.http_links import http_link  # only a URL upstream needs the HTTP client
-
-    return http_link(name, config, transport)
+    headers = dict(config.headers)
+    if transport == "sse":
+        return lambda wire: LegacySseLink(name, config.url, headers, wire)
+    return lambda wire: StreamableLink(name, config.url, headers, wire)
 
 
 class Gateway:
