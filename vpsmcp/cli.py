@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from vpsmcp import __version__
+from vpsmcp import __version__, install_cli
 from vpsmcp.atomic import write_atomic
 from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
 from vpsmcp.errors import VpsmcpError
@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=_check_config)
 
     oauth_commands.add_commands(sub)
+    install_cli.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")
     p.set_defaults(command=_version)
