@@ -30,7 +30,7 @@ from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest
-from vpsmcp.oauth.codes import CODE_LIFETIME, AuthCode, CodeBook
+from vpsmcp.oauth.codes import AuthCode, CodeBook
 from vpsmcp.oauth.pkce import S256CodeChallenge
 from vpsmcp.oauth.records import ACCESS_PREFIX, REFRESH_PREFIX, Client, Family, digest, new_secret
 from vpsmcp.oauth.resources import Resources
@@ -213,7 +213,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
                 resource=owner.resource,
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
-                expires_at=time.time() + CODE_LIFETIME,
+                expires_at=self.server.codes.expiry(),
             ),
         )
 

@@ -8,6 +8,7 @@ check cannot be tried again (authlib alone would keep it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vpsmcp.oauth.records import digest
@@ -36,10 +37,15 @@ class AuthCode:
 
 
 class CodeBook:
-    """Issued, unused codes by digest."""
+    """Issued, unused codes by digest, on ``clock`` (a test can turn it past a code's lifetime)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self._codes: dict[str, AuthCode] = {}
+
+    def expiry(self) -> float:
+        """When a code issued now stops working."""
+        return self.clock() + CODE_LIFETIME
 
     def put(self, code: str, record: AuthCode) -> None:
         self.sweep()
@@ -48,11 +54,11 @@ class CodeBook:
     def take(self, code: str, client_id: str) -> AuthCode | None:
         """The code's record if it is live and the client's; it is spent either way."""
         record = self._codes.pop(digest(code), None)
-        if record is None or record.expires_at <= time.time() or record.client_id != client_id:
+        if record is None or record.expires_at <= self.clock() or record.client_id != client_id:
             return None
         return record
 
     def sweep(self) -> None:
-        now = time.time()
+        now = self.clock()
         for key in [k for k, r in self._codes.items() if r.expires_at <= now]:
             del self._codes[key]

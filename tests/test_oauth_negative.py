@@ -1,0 +1,248 @@
+"""The authorization server refuses what it must, each refusal in the wire form the RFCs give it.
+
+Against one real ``vpsmcp serve`` (OAuth on): PKCE (RFC 7636, S256 only),
+single-use codes (RFC 6749 §4.1.2, §10.5), exact redirect URIs with
+loopback-port leniency (RFC 8252 §7.3), resource indicators (RFC 8707),
+client authentication and registration (RFC 7591 §3.2.2). Errors that go to
+the redirect URI are asserted there (``error=``, ``state``, ``iss``); the
+rest as a page or an OAuth JSON ``error``. The owner's login is in
+test_oauth_consent.py, the resource server's side in test_oauth_resource.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.oauth_flow import (
+    REDIRECT_URI,
+    Registered,
+    authorize_params,
+    code_from,
+    consent_form,
+    consent_page,
+    exchange,
+    password_from,
+    pkce_pair,
+    register,
+    submit,
+)
+from tests.oauth_server import error_page, fresh_address, oauth_error, oauth_server, redirect_query
+from tests.support import ServerProcess
+from vpsmcp.oauth.adapter import snapshot
+from vpsmcp.oauth.authorization import Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
+from vpsmcp.oauth.codes import CODE_LIFETIME, CodeBook
+from vpsmcp.oauth.registration import new_client, parse_metadata
+from vpsmcp.oauth.resources import Resources
+from vpsmcp.oauth.store import FileStore
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with oauth_server(tmp_path_factory.mktemp("oauth-negative")) as proc:
+        yield proc
+    assert "Traceback" not in proc.output(), proc.output()
+
+
+@pytest.fixture(scope="module")
+def password(server: ServerProcess) -> str:
+    return password_from(server.output())
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """A client (with its own cookie jar) at an address no other test uses."""
+    with httpx.Client(timeout=10, headers={"X-Forwarded-For": fresh_address()}) as client:
+        yield client
+
+
+def approved_code(http: httpx.Client, base: str, password: str, client: Registered | None = None) -> tuple[Registered, str, str]:
+    """(client, verifier, code): a code the owner approved."""
+    client = client or register(http, base)
+    verifier, challenge = pkce_pair()
+    page = consent_page(http, base, authorize_params(client, challenge))
+    assert page.status_code == 200, page.text
+    return client, verifier, code_from(submit(http, base, consent_form(page), password, ["mcp:read"]))
+
+
+# --- PKCE -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [
+    {"code_challenge": "", "code_challenge_method": ""},
+    {"code_challenge_method": "plain"},
+    {"code_challenge_method": ""},
+])
+def test_authorize_without_an_s256_challenge_redirects_invalid_request(
+    server: ServerProcess, http: httpx.Client, change: dict[str, str]
+) -> None:
+    client = register(http, server.url)
+    params = {k: v for k, v in {**authorize_params(client, pkce_pair()[1]), **change}.items() if v}
+    query = redirect_query(consent_page(http, server.url, params))
+    assert query["error"] == "invalid_request"
+    assert query["state"] == params["state"] and query["iss"] == server.url
+
+
+def test_wrong_verifier_is_invalid_grant_and_spends_the_code(server: ServerProcess, http: httpx.Client,
+                                                             password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    oauth_error(exchange(http, server.url, client, code, pkce_pair()[0]), 400, "invalid_grant")
+    oauth_error(exchange(http, server.url, client, code, verifier), 400, "invalid_grant")
+
+
+def test_missing_verifier_is_invalid_request_and_spends_the_code(server: ServerProcess, http: httpx.Client,
+                                                                 password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    oauth_error(exchange(http, server.url, client, code, ""), 400, "invalid_request")
+    oauth_error(exchange(http, server.url, client, code, verifier), 400, "invalid_grant")
+
+
+def test_code_is_single_use(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    assert exchange(http, server.url, client, code, verifier).status_code == 200
+    oauth_error(exchange(http, server.url, client, code, verifier), 400, "invalid_grant")
+
+
+def test_code_of_another_client_is_invalid_grant(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    _, verifier, code = approved_code(http, server.url, password)
+    other = register(http, server.url, client_name="other")
+    oauth_error(exchange(http, server.url, other, code, verifier), 400, "invalid_grant")
+
+
+@pytest.mark.parametrize(("elapsed", "status"), [(CODE_LIFETIME - 1, 200), (CODE_LIFETIME, 400)])
+def test_code_lives_one_minute(tmp_path: Path, elapsed: float, status: int) -> None:
+    """The core alone, on a clock the test turns (no minute of sleep)."""
+    now = [1_000_000.0]
+    base = "https://vps.example"
+    core = VpsmcpAuthorizationServer(FileStore(tmp_path / "oauth.json"), Resources.of(base), Lifetimes(60, 60, 1))
+    core.codes = CodeBook(clock=lambda: now[0])
+    client, _ = new_client(parse_metadata({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}))
+    core.store.add_client(client)
+    verifier, challenge = pkce_pair()
+    params = authorize_params(Registered(client.client_id, None, REDIRECT_URI), challenge)
+    request = snapshot("GET", base + "/authorize", {}, params, {})
+    grant = core.get_consent_grant(request)
+    approval = core.create_authorization_response(request, grant_user=OwnerGrant(("mcp:read",), base + "/mcp"),
+                                                  grant=grant)
+    code = parse_qs(urlsplit(approval.location or "").query)["code"][0]
+    now[0] += elapsed
+    answer = core.create_token_response(snapshot("POST", base + "/token", {}, {}, {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+        "client_id": client.client_id, "code_verifier": verifier}))
+    assert answer.status == status, answer.body
+    if status != 200:
+        assert answer.body["error"] == "invalid_grant"
+
+
+# --- redirect URIs and resources ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("redirect_uri", "allowed"), [
+    ("http://127.0.0.1:54321/callback", True),  # RFC 8252 §7.3: any port on loopback
+    ("http://127.0.0.1:54321/other", False),
+    ("http://localhost:9/callback", False),
+    ("https://evil.example/callback", False),
+    (REDIRECT_URI + "#frag", False),
+])
+def test_redirect_uri_must_match_but_for_the_loopback_port(
+    server: ServerProcess, http: httpx.Client, password: str, redirect_uri: str, allowed: bool
+) -> None:
+    client = replace(register(http, server.url), redirect_uri=redirect_uri)
+    verifier, challenge = pkce_pair()
+    page = consent_page(http, server.url, authorize_params(client, challenge))
+    if not allowed:
+        error_page(page, 400, f"Redirect URI {redirect_uri} is not supported by client.")
+        return
+    answer = submit(http, server.url, consent_form(page), password, ["mcp:read"])
+    code = redirect_query(answer, redirect_uri)["code"]
+    assert exchange(http, server.url, client, code, verifier).status_code == 200
+
+
+def test_redirect_uri_differing_at_token_is_invalid_grant(server: ServerProcess, http: httpx.Client,
+                                                          password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    moved = replace(client, redirect_uri="http://127.0.0.1:10/callback")
+    oauth_error(exchange(http, server.url, moved, code, verifier), 400, "invalid_grant")
+
+
+def test_resource_of_another_server_at_authorize_redirects_invalid_target(server: ServerProcess,
+                                                                          http: httpx.Client) -> None:
+    client = register(http, server.url)
+    params = authorize_params(client, pkce_pair()[1], resource="https://elsewhere.example/mcp")
+    query = redirect_query(consent_page(http, server.url, params))
+    assert query["error"] == "invalid_target" and query["state"] == params["state"]
+
+
+def test_resource_of_another_server_at_token_is_invalid_target(server: ServerProcess, http: httpx.Client,
+                                                               password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    answer = exchange(http, server.url, client, code, verifier, resource="https://elsewhere.example/mcp")
+    oauth_error(answer, 400, "invalid_target")
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+def test_unknown_client_at_token_is_401_invalid_client(server: ServerProcess, http: httpx.Client) -> None:
+    ghost = Registered("no-such-client", None, REDIRECT_URI)
+    oauth_error(exchange(http, server.url, ghost, "code", pkce_pair()[0]), 401, "invalid_client")
+
+
+def test_wrong_client_secret_is_401_invalid_client(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    client, verifier, code = approved_code(http, server.url, password)
+    assert client.client_secret, "registered as a confidential client"
+    oauth_error(exchange(http, server.url, replace(client, client_secret="wrong"), code, verifier), 401, "invalid_client")
+
+
+def test_unknown_client_at_authorize_gets_a_page(server: ServerProcess, http: httpx.Client) -> None:
+    ghost = Registered("no-such-client", None, REDIRECT_URI)
+    error_page(consent_page(http, server.url, authorize_params(ghost, pkce_pair()[1])), 400,
+               "The client does not exist on this server.")
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (b"not json", "invalid_client_metadata"),
+    (b"[]", "invalid_client_metadata"),
+    (b'"a string"', "invalid_client_metadata"),
+    (b'{"client_name": "no redirect"}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": "http://127.0.0.1:9/callback"}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": []}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": ["javascript:alert(1)"]}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": ["http://app.example/callback"]}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": ["https://app.example/cb#x"]}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": [42]}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt"}',
+     "invalid_client_metadata"),
+    (b'{"redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"]}',
+     "invalid_client_metadata"),
+    (b'{"redirect_uris": ["https://app.example/cb"], "client_name": 7}', "invalid_client_metadata"),
+])
+def test_malformed_registration_is_refused(server: ServerProcess, http: httpx.Client, body: bytes, error: str) -> None:
+    answer = http.post(server.url + "/register", content=body, headers={"content-type": "application/json"})
+    oauth_error(answer, 400, error)
+    assert "error_description" in answer.json()
+
+
+def test_registration_tolerates_unknown_metadata(server: ServerProcess, http: httpx.Client) -> None:
+    answer = http.post(server.url + "/register", json={
+        "redirect_uris": ["https://app.example/cb"], "client_name": "tolerated", "software_id": "x",
+        "logo_uri": "https://app.example/logo.png", "scope": "mcp:read offline_access", "x-vendor": {"a": [1]},
+    })
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["redirect_uris"] == ["https://app.example/cb"] and body["client_id"]
+    assert isinstance(body["client_secret_expires_at"], int)
+    assert answer.headers["cache-control"] == "no-store"
+
+
+def test_oversized_registration_is_refused(server: ServerProcess, http: httpx.Client) -> None:
+    body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "x", "padding": "p" * 70_000})
+    oauth_error(http.post(server.url + "/register", content=body), 400, "invalid_client_metadata")
