@@ -41,7 +41,7 @@ def npm_server(package: str) -> list[str]:
     return [str(node_bin()), str(script)]
 
 
-def scripted(name: str) -> dict[str, Any]:
+def scripted(name: str) -> dict[str, object]:
     """An ``[upstreams.NAME]`` table for tests/upstreams/scripted_stdio.py."""
     return {"argv": [sys.executable, str(SCRIPTED), name]}
 
@@ -51,7 +51,7 @@ def start_sdk_upstream(tmp: Path) -> ServerProcess:
     return ServerProcess([sys.executable, str(SDK_HTTP)], env=clean_env(tmp), cwd=tmp).start()
 
 
-def serve_gateway(tmp: Path, upstreams: dict[str, dict[str, Any]], **extra: Any) -> ServerProcess:
+def serve_gateway(tmp: Path, upstreams: dict[str, dict[str, object]], **extra: Any) -> ServerProcess:
     """A ``--no-auth`` vpsmcp whose content is ``upstreams`` (and ``extra`` config sections)."""
     config = tmp / "vpsmcp.toml"
     config.write_text(tomli_w.dumps({"upstreams": upstreams, **extra}))

@@ -42,7 +42,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     files.mkdir()
     (files / "note.txt").write_text("hello from the filesystem upstream\n")
     sdk = start_sdk_upstream(tmp)
-    upstreams = {
+    upstreams: dict[str, dict[str, object]] = {
         "ev": {"argv": [*npm_server("server-everything"), "stdio"], "deny": ["get-env"], "start": "boot"},
         "fs": {"argv": [*npm_server("server-filesystem"), str(files)]},
         "py": {"url": sdk.url + "/mcp"},

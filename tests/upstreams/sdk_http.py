@@ -10,6 +10,7 @@ one call that never answers.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 
@@ -58,6 +59,12 @@ async def ask_model(question: str, ctx: Context) -> str:
     content = result.content
     text = content.text if isinstance(content, types.TextContent) else "?"
     return f"{result.model} says {text}"
+
+
+@server.tool()
+async def seen_headers(ctx: Context) -> str:
+    """The request headers this call arrived with, as JSON (to show what the gateway passes on)."""
+    return json.dumps({k.lower(): v for k, v in (ctx.headers or {}).items()})
 
 
 @server.tool()
