@@ -21,7 +21,18 @@ from pathlib import Path
 
 from vpsmcp.config import ToolsConfig
 from vpsmcp.protocol.registry import StaticProvider, Tool
-from vpsmcp.tools import file_search, file_writes, files
+from vpsmcp.tools import (
+    containers,
+    execute,
+    file_search,
+    file_writes,
+    files,
+    logs,
+    network,
+    processes,
+    services,
+    status,
+)
 from vpsmcp.tools.catalog import expand
 from vpsmcp.tools.toolbox import Toolbox
 
@@ -29,9 +40,16 @@ from vpsmcp.tools.toolbox import Toolbox
 def all_tools(box: Toolbox) -> list[Tool]:
     """Every built-in tool, before the config switches any off."""
     return [
+        *status.tools(box),
+        *processes.tools(box),
+        *services.tools(box),
+        *logs.tools(box),
         *files.tools(box),
         *file_search.tools(box),
         *file_writes.tools(box),
+        *execute.tools(box),
+        *containers.tools(box),
+        *network.tools(box),
     ]
 
 
