@@ -93,14 +93,20 @@ def unseal(key: str, sealed: str, csrf_form: str, csrf_cookie: str | None) -> di
         "The form is missing its security token, has expired, or did not come from this server (CSRF check failed).",
     )
     body, _, mac = sealed.partition(".")
-    if not csrf_cookie or not csrf_form or not hmac.compare_digest(csrf_form, csrf_cookie):
+    if not csrf_cookie or not csrf_form or not _same(csrf_form, csrf_cookie):
         raise forged
-    if not hmac.compare_digest(mac, _mac(key, body, csrf_cookie)):
+    if not _same(mac, _mac(key, body, csrf_cookie)):
         raise forged
     data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body.encode()))
     if time.time() - float(data["t"]) > FORM_MAX_AGE:
         raise forged
     return {str(k): str(v) for k, v in data["p"].items()}
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of form values, which may hold any characters (``compare_digest``
+    raises on non-ASCII ``str``)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def _mac(key: str, body: str, csrf: str) -> str:

@@ -1,0 +1,168 @@
+"""The owner's consent page refuses wrong passwords, slows guessing down and cannot be forged.
+
+Against one real ``vpsmcp serve`` (OAuth on). Each test comes from an
+address of its own (``X-Forwarded-For`` from the trusted proxy 127.0.0.1), so
+the login brake one test provokes does not slow another.
+
+Origins: a consent POST from another site carries no CSRF cookie (the cookie
+is ``SameSite=Lax``, ``HttpOnly``, scoped to ``/authorize``) and is refused
+before the password is looked at; the token endpoint answers any origin
+(CORS ``*``), as browser-based MCP clients need, because a code is worthless
+without the PKCE verifier only its client holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.oauth_flow import (
+    authorize_params,
+    code_from,
+    consent_form,
+    consent_page,
+    exchange,
+    password_from,
+    pkce_pair,
+    register,
+    submit,
+)
+from tests.oauth_server import error_page, fresh_address, oauth_server, redirect_query
+from tests.support import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+FORGED = "CSRF check failed"
+EVIL = "https://evil.example"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with oauth_server(tmp_path_factory.mktemp("oauth-consent")) as proc:
+        yield proc
+    assert "Traceback" not in proc.output(), proc.output()
+
+
+@pytest.fixture(scope="module")
+def password(server: ServerProcess) -> str:
+    return password_from(server.output())
+
+
+def browser() -> httpx.Client:
+    """A client with its own cookie jar, at an address no other test uses."""
+    return httpx.Client(timeout=10, headers={"X-Forwarded-For": fresh_address()})
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with browser() as client:
+        yield client
+
+
+def consent(http: httpx.Client, base: str) -> dict[str, str]:
+    """The hidden fields of a fresh consent page (the CSRF cookie is now in ``http``'s jar)."""
+    page = consent_page(http, base, authorize_params(register(http, base), pkce_pair()[1]))
+    assert page.status_code == 200, page.text
+    return consent_form(page)
+
+
+def test_wrong_password_shows_the_form_again(server: ServerProcess, http: httpx.Client) -> None:
+    answer = submit(http, server.url, consent(http, server.url), "not the password", ["mcp:read"])
+    error_page(answer, 401, "That is not the owner password.")
+    assert set(consent_form(answer)) == {"request", "csrf"}
+
+
+def test_granting_nothing_shows_the_form_again(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    answer = submit(http, server.url, consent(http, server.url), password, [])
+    error_page(answer, 400, "Tick at least one thing")
+    assert set(consent_form(answer)) == {"request", "csrf"}
+
+
+def test_deny_redirects_access_denied(server: ServerProcess, http: httpx.Client) -> None:
+    form = consent(http, server.url)
+    query = redirect_query(submit(http, server.url, form, "", None, decision="deny"))
+    assert query["error"] == "access_denied" and query["iss"] == server.url and "code" not in query
+
+
+def test_repeated_wrong_passwords_hit_the_brake(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    form = consent(http, server.url)
+    for _ in range(5):
+        error_page(submit(http, server.url, form, "a guess", ["mcp:read"]), 401, "not the owner password")
+    error_page(submit(http, server.url, form, "a guess", ["mcp:read"]), 429, "Too many failed attempts")
+    error_page(submit(http, server.url, form, password, ["mcp:read"]), 429, "Too many failed attempts")
+    with browser() as elsewhere:  # another address is not slowed down
+        code_from(submit(elsewhere, server.url, consent(elsewhere, server.url), password, ["mcp:read"]))
+    time.sleep(1.1)  # the first delay after the free attempts is one second
+    code_from(submit(http, server.url, form, password, ["mcp:read"]))
+
+
+def test_consent_cookie_stays_on_this_site(server: ServerProcess, http: httpx.Client) -> None:
+    page = consent_page(http, server.url, authorize_params(register(http, server.url), pkce_pair()[1]))
+    cookie = page.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/authorize" in cookie
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_consent_post_without_the_csrf_cookie_is_refused(server: ServerProcess, http: httpx.Client,
+                                                        password: str) -> None:
+    form = consent(http, server.url)
+    with browser() as other:
+        error_page(submit(other, server.url, form, password, ["mcp:read"]), 400, FORGED)
+
+
+def test_cross_site_consent_post_is_refused(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    """What a browser sends when another site posts the form: its Origin, and no Lax cookie."""
+    form = consent(http, server.url)
+    with browser() as victim:
+        answer = victim.post(server.url + "/authorize", headers={"Origin": EVIL},
+                             data={**form, "password": password, "decision": "allow", "scope": ["mcp:read"]})
+    error_page(answer, 400, FORGED)
+
+
+def test_csrf_field_must_equal_the_cookie(server: ServerProcess, http: httpx.Client, password: str) -> None:
+    form = consent(http, server.url)
+    other_form = consent(http, server.url)  # the jar now holds the second page's cookie
+    error_page(submit(http, server.url, {**form, "csrf": other_form["csrf"]}, password, ["mcp:read"]), 400, FORGED)
+    error_page(submit(http, server.url, form, password, ["mcp:read"]), 400, FORGED)
+
+
+@pytest.mark.parametrize("tamper", ["redirect_uri", "scope", "mac", "garbage", "non-ascii csrf", "non-ascii mac"])
+def test_tampered_consent_form_is_refused(server: ServerProcess, http: httpx.Client, password: str,
+                                          tamper: str) -> None:
+    form = consent(http, server.url)
+    body, _, mac = form["request"].partition(".")
+    sealed = json.loads(base64.urlsafe_b64decode(body))
+    if tamper in ("redirect_uri", "scope"):
+        sealed["p"][tamper] = "http://127.0.0.1:7/stolen" if tamper == "redirect_uri" else "vps:exec"
+        form["request"] = base64.urlsafe_b64encode(json.dumps(sealed).encode()).decode() + "." + mac
+    elif tamper == "mac":
+        form["request"] = body + "." + mac[::-1]
+    elif tamper == "garbage":
+        form["request"] = "not a sealed request"
+    elif tamper == "non-ascii csrf":
+        form["csrf"] = "çà" + form["csrf"]
+    else:
+        form["request"] = body + ".é" + mac[1:]
+    error_page(submit(http, server.url, form, password, ["mcp:read", "vps:exec"]), 400, FORGED)
+
+
+def test_token_endpoint_answers_browser_clients_of_any_origin(server: ServerProcess, http: httpx.Client,
+                                                              password: str) -> None:
+    client = register(http, server.url)
+    verifier, challenge = pkce_pair()
+    page = consent_page(http, server.url, authorize_params(client, challenge))
+    code = code_from(submit(http, server.url, consent_form(page), password, ["mcp:read"]))
+    preflight = http.options(server.url + "/token", headers={
+        "Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    http.headers["Origin"] = EVIL
+    answer = exchange(http, server.url, client, code, verifier)
+    assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer"
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in answer.headers  # no cookies cross origins
