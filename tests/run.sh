@@ -52,6 +52,22 @@ export VPSMCP_NODE_BIN="$node_bin"
 export VPSMCP_CONFORMANCE_DIR="$conformance_dir"
 # --- end conformance ----------------------------------------------------------
 
+# --- gateway upstreams: real MCP servers from npm, run with the Node.js above ---
+# tests/test_gateway_*.py put them behind vpsmcp over stdio. Pinned, installed
+# into .cache/upstreams/ when missing; found through VPSMCP_UPSTREAMS_DIR.
+upstreams_dir="$PWD/.cache/upstreams"
+upstream_packages="@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/server-filesystem@2026.8.31"
+for spec in $upstream_packages; do
+  package="${spec%@*}" version="${spec##*@}"
+  manifest="$upstreams_dir/node_modules/$package/package.json"
+  if [ ! -f "$manifest" ] || ! grep -q "\"version\": \"$version\"" "$manifest"; then
+    npm_install "$upstreams_dir" "$spec"
+  fi
+  grep -q "\"version\": \"$version\"" "$manifest" 2>/dev/null || fail "$spec did not install into $upstreams_dir"
+done
+export VPSMCP_UPSTREAMS_DIR="$upstreams_dir"
+# --- end gateway upstreams -----------------------------------------------------
+
 # --- mcp 1.x for the WebSocket client test (mcp 2 has no WebSocket client) ---
 mcp1_venv="$PWD/.cache/mcp1-venv"
 if ! "$mcp1_venv/bin/python" -c 'import importlib.metadata as m, sys, mcp.client.websocket, websockets; sys.exit(m.version("mcp") != "1.30.0")' 2>/dev/null; then
