@@ -76,5 +76,24 @@ if ! "$mcp1_venv/bin/python" -c 'import importlib.metadata as m, sys, mcp.client
     || fail "could not install mcp[ws]==1.30.0 into $mcp1_venv"
 fi
 
+# --- deployment: nginx, openssl and systemd's tools (Debian packages) ---------
+# tests/test_nginx.py runs a real nginx with TLS (a test CA made by openssl);
+# tests/test_systemd_unit.py checks the unit with systemd-analyze, which needs
+# no running systemd. Installed with apt-get when missing (CI runs as root).
+deploy_missing=""
+[ -x /usr/sbin/nginx ] || deploy_missing="$deploy_missing nginx"
+command -v openssl >/dev/null || deploy_missing="$deploy_missing openssl"
+command -v systemd-analyze >/dev/null || deploy_missing="$deploy_missing systemd"
+if [ -n "$deploy_missing" ]; then
+  [ "$(id -u)" = 0 ] || fail "the deployment tests need:$deploy_missing (apt-get install$deploy_missing, as root)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $deploy_missing; } >&2 \
+    || fail "could not install$deploy_missing with apt-get"
+fi
+[ -x /usr/sbin/nginx ] || fail "nginx did not install at /usr/sbin/nginx"
+command -v openssl >/dev/null || fail "openssl did not install"
+command -v systemd-analyze >/dev/null || fail "systemd-analyze did not install (Debian package systemd)"
+# --- end deployment -----------------------------------------------------------
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"
