@@ -3,6 +3,7 @@ the templates refuse what could inject nginx configuration; the pyz carries its 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import pytest
 from tests.install_support import URL, fake_pyz, make_root, tree, write
 from tests.support import ROOT
 from tests.test_pyz import SYSTEM_PYTHON, build
-from vpsmcp import install_cli
 from vpsmcp.cli import main
 from vpsmcp.errors import InstallError
 from vpsmcp.install_layout import CONFIG, PYZ, UNIT
@@ -71,7 +71,7 @@ def test_dry_run_of_upgrade_and_uninstall_change_nothing(tmp_path: Path, capsys:
 
 def test_acting_on_this_machine_needs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(install_cli.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     for argv in (["install", "--public-url", URL], ["upgrade", "--rollback"], ["uninstall"]):
         assert main(argv) == 1
         assert "run it as root" in capsys.readouterr().err
