@@ -62,13 +62,13 @@ async def serve(runtime: Runtime, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, runtime.shutting_down.set)
+    app = create_app(runtime)  # first: a refusal to start (bad config, unreadable store) must not follow "listening"
     log.info(
         "vpsmcp %s listening on %s",
         __version__,
         listening,
         extra={"fields": {"public_url": runtime.public_url}},
     )
-    app = create_app(runtime)
     # Everything built so far lives as long as the process: keep it out of the
     # cyclic collector, whose full passes over it stalled requests for tens of ms.
     gc.collect()
