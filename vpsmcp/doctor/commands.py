@@ -1,0 +1,87 @@
+"""``vpsmcp doctor [URL]``: check an MCP server the way Claude's connector reaches it.
+
+Exit status: 0 every step passed, 3 some warned, 1 some failed (2: a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vpsmcp.config import load_config
+from vpsmcp.doctor.model import EXIT_STATUS, DoctorError, verdict
+from vpsmcp.doctor.plan import diagnose
+from vpsmcp.doctor.report import JsonReporter, TextReporter
+from vpsmcp.doctor.run import Options
+from vpsmcp.doctor.target import parse_target
+from vpsmcp.locations import find_config
+
+DESCRIPTION = """\
+Check an MCP server (vpsmcp or any other) the way Claude's connector reaches it:
+DNS, TLS, the 401 challenge, the OAuth discovery documents, registration, the
+protocol eras, sessions, event-stream delivery and the older transports. Each
+failure comes with its cause and its fix. Without URL: server.public_url of the
+config file. Exit status: 0 pass, 3 warnings, 1 failures, 2 usage error."""
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check an MCP server the way Claude connects to it", description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("url", nargs="?", help="the MCP URL, https://host or https://host/mcp")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+    p.add_argument("--login", action="store_true",
+                   help="log in through a browser (the URL is printed), then list and call a read-only tool")
+    p.add_argument("--no-browser", dest="open_browser", action="store_false",
+                   help="with --login: only print the URL, open no browser")
+    p.add_argument("--token-stdin", action="store_true", help="read a bearer token from the first line of stdin")
+    p.add_argument("--tool", metavar="NAME", help="the tool to call (default: one marked readOnlyHint)")
+    p.add_argument("--local", action="store_true",
+                   help="a development server: private addresses, plain http and other ports are fine")
+    p.add_argument("--ca-file", metavar="PATH", help="also trust the CA certificates in this PEM file")
+    p.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="limit for each request (10)")
+    p.add_argument("--stream-wait", type=_seconds, default=20.0, metavar="S",
+                   help="how long to time an event stream (20)")
+    p.add_argument("--login-timeout", type=_seconds, default=300.0, metavar="S",
+                   help="how long to wait for the browser (300)")
+    p.add_argument("--config", type=Path, metavar="PATH", help="config file whose server.public_url to check")
+    p.set_defaults(command=_doctor)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return value
+
+
+def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    target = parse_target(args.url or _configured_url(args, env))
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise DoctorError(f"--ca-file {args.ca_file}: no such file")
+    token = sys.stdin.readline().strip() if args.token_stdin else None
+    if args.token_stdin and not token:
+        raise DoctorError("--token-stdin: the first line of stdin is empty")
+    options = Options(
+        timeout=args.timeout, stream_wait=args.stream_wait, local=args.local, ca_file=args.ca_file,
+        login=args.login, open_browser=args.open_browser, login_timeout=args.login_timeout,
+        token=token, tool=args.tool,
+    )
+    reporter = JsonReporter(sys.stdout, sys.stderr) if args.json else TextReporter(sys.stdout)
+    reporter.begin(target.url)
+    checks = diagnose(target, options, reporter)
+    reporter.end(checks)
+    return EXIT_STATUS[verdict(checks)]
+
+
+def _configured_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    path = args.config or find_config(env, Path.cwd())
+    public_url = load_config(path).server.public_url if path else ""
+    if not public_url:
+        raise DoctorError("name the URL to check (vpsmcp doctor https://host/mcp), or set server.public_url")
+    return public_url

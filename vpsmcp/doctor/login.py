@@ -1,0 +1,105 @@
+"""``--login``: the login a person does in Claude, in one terminal.
+
+Register a native client whose redirect is a loopback listener (RFC 8252),
+send the person to the authorization URL (printed, and opened in a browser
+when there is one), check the answer's ``state`` and — when the server
+promises it — ``iss`` (RFC 9207 §2.4), and exchange the code with the PKCE
+verifier and ``resource``. The token then lets the protocol steps in; at the
+end it is revoked (RFC 7009), so the doctor leaves no live grant behind.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import webbrowser
+from typing import Any
+
+from vpsmcp.doctor import fixes
+from vpsmcp.doctor.loopback import RedirectListener
+from vpsmcp.doctor.model import Outcome, failed, passed, skipped
+from vpsmcp.doctor.oauth_client import authorize_url, exchange_code, oauth_error, pkce_pair, register, revoke
+from vpsmcp.doctor.run import Run, StepSpec
+from vpsmcp.doctor.target import canonical
+
+GROUP = "login"
+
+
+def login(run: Run) -> Outcome:
+    document = run.facts.server_metadata
+    if run.facts.auth == "none":
+        return skipped("no authentication: nothing to log in to")
+    if document is None:
+        return failed("cannot log in without authorization server metadata", "see the discovery steps above")
+    endpoint = document.get("registration_endpoint")
+    if not isinstance(endpoint, str):
+        return failed("cannot log in: the server offers no dynamic registration",
+                      "the doctor registers itself as a native app with a loopback redirect",
+                      run.fix(fixes.REGISTRATION))
+    with RedirectListener() as listener:
+        reply = register(run.probe, endpoint, {
+            "client_name": "vpsmcp doctor", "redirect_uris": [listener.redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "none", "application_type": "native",
+        })
+        client = reply.json()
+        if reply.status not in (200, 201) or not isinstance(client, dict) or "client_id" not in client:
+            return failed(f"registering the doctor: {oauth_error(reply)}", "the doctor cannot log in",
+                          run.fix(fixes.REGISTRATION))
+        verifier, challenge = pkce_pair()
+        state = secrets.token_urlsafe(24)
+        url = authorize_url(str(document["authorization_endpoint"]), str(client["client_id"]), listener.redirect_uri,
+                            challenge, state, run.facts.scope, canonical(run.target.url))
+        run.reporter.note(f"Log in and allow access in a browser; waiting up to {run.options.login_timeout:g} s:\n{url}")
+        if run.options.open_browser:
+            webbrowser.open(url)
+        answer = listener.wait(run.options.login_timeout)
+    if answer is None:
+        return failed(f"no login within {run.options.login_timeout:g} s",
+                      "the browser never came back to the doctor", "open the URL above, log in and allow")
+    refusal = _check_answer(run, answer, state)
+    if refusal is not None:
+        return refusal
+    reply = exchange_code(run.probe, str(document["token_endpoint"]), client, answer["code"], listener.redirect_uri,
+                          verifier, canonical(run.target.url))
+    body = reply.json()
+    if reply.status != 200 or not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        return failed(f"exchanging the code: {oauth_error(reply)}", "the login cannot finish")
+    run.facts.token, run.facts.login, run.facts.login_client = body["access_token"], body, client
+    return passed(f"logged in: a {body.get('token_type', 'bearer')} token for "
+                  f"\"{body.get('scope', run.facts.scope)}\", valid {body.get('expires_in', '?')} s")
+
+
+def _check_answer(run: Run, answer: dict[str, str], state: str) -> Outcome | None:
+    if not hmac.compare_digest(answer.get("state", "").encode(), state.encode()):
+        return failed("the answer's state is not the one sent", "a client must drop such an answer (RFC 6749 §10.12)")
+    if "error" in answer:
+        return failed(f"authorization refused: {answer['error']} {answer.get('error_description', '')}".strip(),
+                      "the person denied access, or the server refused the request")
+    document: dict[str, Any] = run.facts.server_metadata or {}
+    if document.get("authorization_response_iss_parameter_supported") and answer.get("iss") != document.get("issuer"):
+        return failed(f"the answer's iss is {answer.get('iss')!r}, not {document.get('issuer')!r}",
+                      "clients must refuse it when the server promises iss (RFC 9207 §2.4)", run.fix(fixes.ISSUER))
+    if "code" not in answer:
+        return failed("the answer has no code", "the login cannot finish")
+    return None
+
+
+def log_out(run: Run) -> Outcome:
+    """Revoke what ``--login`` obtained (refresh token first: it ends the whole grant)."""
+    document, tokens, client = run.facts.server_metadata or {}, run.facts.login, run.facts.login_client
+    if tokens is None or client is None:
+        return skipped("not logged in")
+    endpoint = document.get("revocation_endpoint")
+    if not isinstance(endpoint, str):
+        return skipped("no revocation endpoint: the doctor's token stays valid until it expires")
+    for hint in ("refresh_token", "access_token"):
+        if isinstance(tokens.get(hint), str):
+            reply = revoke(run.probe, endpoint, client, tokens[hint], hint)
+            if reply.status != 200:
+                return failed(f"revoking the {hint}: {oauth_error(reply)}", "RFC 7009 §2.2 answers 200")
+    return passed("the doctor's tokens are revoked")
+
+
+LOGIN_STEPS = (StepSpec(GROUP, "login", login),)
+LOGOUT_STEPS = (StepSpec(GROUP, "log out", log_out),)

@@ -1,0 +1,102 @@
+"""The OAuth 2.1 client side the doctor plays: registration, PKCE, the authorization request, tokens.
+
+Requests as MCP clients send them (MCP authorization; SDK client/auth):
+JSON registration (RFC 7591), S256 PKCE (RFC 7636 §4.2), ``resource``
+(RFC 8707) in the authorization and token requests, form-encoded token and
+revocation requests (RFC 6749 §4.1.3, RFC 7009) with ``client_id`` in the body.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from vpsmcp.doctor.probe import Probe, Reply
+
+CLAUDE_CALLBACKS = ("https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback")
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A code verifier and its S256 challenge (RFC 7636 §4.1-4.2)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def register(probe: Probe, endpoint: str, metadata: Mapping[str, Any]) -> Reply:
+    body = json.dumps(dict(metadata)).encode()
+    return probe.request("POST", endpoint, {"Content-Type": "application/json", "Accept": "application/json"}, body)
+
+
+def claude_registration(scope: str) -> dict[str, Any]:
+    """The registration Claude's connector sends (CC#5826: client_secret_post)."""
+    metadata: dict[str, Any] = {
+        "client_name": "Claude (vpsmcp doctor)",
+        "redirect_uris": list(CLAUDE_CALLBACKS),
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
+    if scope:
+        metadata["scope"] = scope
+    return metadata
+
+
+def authorize_url(endpoint: str, client_id: str, redirect_uri: str, challenge: str, state: str,
+                  scope: str, resource: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": state,
+        "resource": resource,
+    }
+    if scope:
+        params["scope"] = scope
+    return endpoint + ("&" if urlsplit(endpoint).query else "?") + urlencode(params)
+
+
+def exchange_code(probe: Probe, endpoint: str, client: Mapping[str, Any], code: str, redirect_uri: str,
+                  verifier: str, resource: str) -> Reply:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": str(client["client_id"]),
+        "code_verifier": verifier,
+        "resource": resource,
+    }
+    return probe.request("POST", endpoint, FORM, _with_secret(form, client))
+
+
+def revoke(probe: Probe, endpoint: str, client: Mapping[str, Any], token: str, hint: str) -> Reply:
+    form = {"token": token, "token_type_hint": hint, "client_id": str(client["client_id"])}
+    return probe.request("POST", endpoint, FORM, _with_secret(form, client))
+
+
+def token_request(probe: Probe, endpoint: str, form: Mapping[str, str]) -> Reply:
+    return probe.request("POST", endpoint, FORM, urlencode(dict(form)).encode())
+
+
+def _with_secret(form: dict[str, str], client: Mapping[str, Any]) -> bytes:
+    if client.get("client_secret"):
+        form["client_secret"] = str(client["client_secret"])
+    return urlencode(form).encode()
+
+
+def oauth_error(reply: Reply) -> str:
+    """``invalid_grant: description`` from an OAuth error body, else the status and an excerpt."""
+    body = reply.json()
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        description = body.get("error_description")
+        return error + (f": {description}" if isinstance(description, str) and description else "")
+    return f"HTTP {reply.status} {reply.excerpt(100)!r}"

@@ -1,0 +1,127 @@
+"""Event streams: does each event reach the client when the server writes it, and do keep-alives come?
+
+A buffering proxy (nginx with ``proxy_buffering on``, gzip, Cloudflare
+Tunnel: claude-code#5826) holds small events until its buffer fills, so a
+tool's progress and even its result arrive late, in a lump, or never —
+and Claude's proxy gives up on a stream silent for about 30 s. The doctor
+opens a stream whose first event the server sends at once (the priming event
+of 2025-11-25 on ``GET /mcp``, or the ``endpoint`` event of ``/sse``), times
+every event and comment for ``--stream-wait`` seconds, and reads the timing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from vpsmcp.doctor import fixes
+from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
+from vpsmcp.doctor.probe import Opened
+from vpsmcp.doctor.run import Run, StepSpec, Stream
+from vpsmcp.doctor.sse import EventParser
+
+GROUP = "streaming"
+FIRST_EVENT_LIMIT = 1.0  # seconds from headers to an event the server sends at once
+TOGETHER = 0.05  # keep-alives this close together were held back and let go at once
+SHORT_WAIT = 20.0  # below this a missing keep-alive may just not be due yet (vpsmcp and the SDK: 15 s)
+CLAUDE_SILENCE_LIMIT = 30.0  # Claude's proxy answered 502 after about this long without a byte
+
+
+def _open_stream(run: Run) -> tuple[Opened, bool, str] | Outcome:
+    """The stream to time: the session's ``GET /mcp`` stream, else the legacy ``/sse`` one."""
+    t, f = run.target, run.facts
+    if f.session:
+        headers = {"Accept": "text/event-stream", "Mcp-Session-Id": f.session, **run.auth_headers()}
+        if f.handshake_version:
+            headers["MCP-Protocol-Version"] = f.handshake_version
+        opened = run.probe.open("GET", t.url, headers)
+        if opened.status == 200:
+            return opened, (f.handshake_version or "") >= "2025-11-25", t.path
+        opened.close()
+    opened = run.probe.open("GET", t.at("/sse"), {"Accept": "text/event-stream", **run.auth_headers()})
+    if opened.status == 200:
+        return opened, True, "/sse"
+    opened.close()
+    return skipped("no event stream to time: no GET stream on the session and nothing at /sse")
+
+
+def event_stream(run: Run) -> Outcome:
+    if (skip := run.needs_access()) is not None:
+        return skip
+    start = time.monotonic()
+    opened_or_skip = _open_stream(run)
+    if isinstance(opened_or_skip, Outcome):
+        return opened_or_skip
+    opened, primed, path = opened_or_skip
+    window = run.options.stream_wait
+    try:
+        if (opened.header("content-type") or "").split(";")[0].strip() != "text/event-stream":
+            return failed(f"the stream is {opened.header('content-type')!r}, not text/event-stream",
+                          "clients cannot read it as events")
+        if "gzip" in (opened.header("content-encoding") or "") or "br" in (opened.header("content-encoding") or ""):
+            return failed(f"the event stream is compressed ({opened.header('content-encoding')})",
+                          "a compressor holds events until it has enough to compress", run.fix(fixes.GZIP))
+        arrivals = _time_items(opened, start + opened.seconds + window, start)
+    finally:
+        opened.close()
+    stream = Stream(path, opened.seconds, arrivals, primed, window)
+    run.facts.stream = stream
+    return _judge_delivery(run, stream)
+
+
+def _time_items(opened: Opened, until: float, start: float) -> list[tuple[float, bool]]:
+    parser = EventParser()
+    arrivals: list[tuple[float, bool]] = []
+    while (chunk := opened.read_some(until)) is not None and chunk:
+        arrivals.extend((item.at - start, item.comment) for item in parser.feed(chunk))
+    return arrivals
+
+
+def _judge_delivery(run: Run, s: Stream) -> Outcome:
+    if s.primed:
+        if not s.arrivals:
+            return failed(f"{s.url}: headers after {s.headers_at:.2f} s, then nothing for {s.window:g} s, "
+                          "though the server sends an event at once",
+                          "a proxy buffers the stream: events reach clients late or never, and Claude gives up",
+                          run.fix(fixes.BUFFERING))
+        delay = s.arrivals[0][0] - s.headers_at
+        if delay > FIRST_EVENT_LIMIT:
+            return failed(f"{s.url}: the first event came {delay:.1f} s after the headers, though sent at once",
+                          "a proxy buffers the stream", run.fix(fixes.BUFFERING))
+    lumps = _lumps(s.arrivals[1:] if s.primed else s.arrivals)
+    if lumps:
+        return failed(f"{s.url}: {lumps} keep-alives arrived together after a silence",
+                      "a proxy holds events back and lets them go in lumps", run.fix(fixes.BUFFERING))
+    if not s.arrivals:
+        return skipped(f"{s.url}: nothing arrived in {s.window:g} s to time")
+    first = f"first event {1000 * (s.arrivals[0][0] - s.headers_at):.0f} ms after the headers" if s.primed else "events"
+    count = f"{len(s.arrivals)} item" + ("" if len(s.arrivals) == 1 else "s")
+    return passed(f"{s.url}: {first}; {count} in {s.window:g} s, none held back")
+
+
+def _lumps(arrivals: list[tuple[float, bool]]) -> int:
+    """How many keep-alives arrived bunched with the one before them (servers space them out)."""
+    return sum(1 for (a, _), (b, comment) in zip(arrivals, arrivals[1:]) if comment and b - a < TOGETHER)
+
+
+def keep_alive(run: Run) -> Outcome:
+    s = run.facts.stream
+    if s is None:
+        return skipped("no stream was timed")
+    times = [s.headers_at] + [at for at, _ in s.arrivals]
+    silence = max(b - a for a, b in zip(times, times[1:] + [s.headers_at + s.window]))
+    later = [at for at, _ in (s.arrivals[1:] if s.primed else s.arrivals)]
+    if not later:
+        short = f" (waited only {s.window:g} s: see --stream-wait)" if s.window < SHORT_WAIT else ""
+        return warned(f"no keep-alive in {s.window:g} s{short}",
+                      "proxies close idle streams (nginx's proxy_read_timeout is 60 s by default, AWS ALB 60 s) and "
+                      "Claude gives up after about 30 s without a byte", run.fix(fixes.HEARTBEAT))
+    if silence > CLAUDE_SILENCE_LIMIT:
+        return warned(f"silent for {silence:.0f} s", "Claude gives up after about 30 s without a byte",
+                      run.fix(fixes.HEARTBEAT))
+    return passed(f"a keep-alive within {later[0] - s.headers_at:.1f} s; longest silence {silence:.1f} s")
+
+
+STEPS = (
+    StepSpec(GROUP, "event stream", event_stream),
+    StepSpec(GROUP, "keep-alive", keep_alive),
+)
