@@ -21,6 +21,7 @@ from pathlib import Path
 from vpsmcp import __version__, install_cli
 from vpsmcp.atomic import write_atomic
 from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
+from vpsmcp.doctor import commands as doctor_commands
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.gateway import commands as gateway_commands
 from vpsmcp.locations import default_state_dir, find_config, user_config_path
@@ -77,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     oauth_commands.add_commands(sub)
     install_cli.add_commands(sub)
     gateway_commands.add_commands(sub)
+    doctor_commands.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")
     p.set_defaults(command=_version)
