@@ -8,6 +8,8 @@ subclasses that carry a wire form. Nothing else catches them::
      ├── ConfigError          a config file or flag is wrong (names file and key)
      ├── StateError           the state directory cannot be created or used
      ├── InstallError         install, upgrade or uninstall cannot go on (files were put back)
+     ├── DoctorError          vpsmcp doctor cannot check what it was given (doctor/model.py)
+     │    └── ProbeError      ... a request it sent got no usable answer (becomes a failed step)
      ├── JsonRpcError         a JSON-RPC error object: code, message, data
      │    └── TransportError  ... that also fixes the HTTP status it travels with
      └── ToolError            a tool failed; the model sees it as an isError result
