@@ -11,6 +11,7 @@ from quart import Blueprint, Quart
 
 from vpsmcp import __version__
 from vpsmcp.access import Gate, OpenGate
+from vpsmcp.audit import AuditLog
 from vpsmcp.errors import ConfigError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
@@ -24,6 +25,7 @@ from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.registry import Provider, Registry, registry_scopes
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.runtime import Runtime
+from vpsmcp.tools import builtin_provider
 from vpsmcp.transport import http_errors
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
@@ -45,19 +47,22 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.config["MAX_CONTENT_LENGTH"] = config.mcp.max_body_bytes
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
-        providers = [p.provider for p in plugins]
+        providers = [builtin_provider(config.tools, runtime.state.path), *(p.provider for p in plugins)]
     gateway = Gateway(config.upstreams, os.environ, runtime.state.path / upstream_status.FILE_NAME)
     registry = Registry([*providers, *gateway.providers])
     gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:
         log.warning("%s", clash)
     gate, oauth = _gate(runtime, registry)
+    audit = AuditLog.open(runtime.state.path, config.audit)
+    app.after_serving(audit.aclose)
     endpoint = Endpoint(
         dispatcher=Dispatcher(
             registry,
             RequestStateCodec(runtime.secret_key),
             instructions=config.mcp.instructions or None,
             page_size=config.mcp.page_size,
+            observer=audit.record,
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),

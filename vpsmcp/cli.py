@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from vpsmcp import __version__, install_cli
+from vpsmcp import __version__, audit_cli, install_cli
 from vpsmcp.atomic import write_atomic
 from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
 from vpsmcp.doctor import commands as doctor_commands
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     oauth_commands.add_commands(sub)
     install_cli.add_commands(sub)
     gateway_commands.add_commands(sub)
+    audit_cli.add_commands(sub)
     doctor_commands.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")

@@ -211,7 +211,9 @@ class FileStore:
         except OSError as exc:
             raise StateError(f"{self.path}: cannot be read: {exc.strerror or exc}") from None
         try:
-            data: dict[str, Any] = json.loads(raw)
+            data: Any = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
             if data.get("format") != FORMAT:
                 raise ValueError(f"unknown format {data.get('format')!r}")
             clients = [Client.from_json(c) for c in data["clients"]]

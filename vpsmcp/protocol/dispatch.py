@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -25,6 +26,7 @@ from vpsmcp.protocol.registry import Registry, allowed
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.results import tool_result
 from vpsmcp.protocol.session import Session
+from vpsmcp.protocol.tool_calls import CallObserver, Status, ToolCall
 from vpsmcp.protocol.versions import SUPPORTED_VERSIONS, Era, negotiate
 
 log = logging.getLogger("vpsmcp.dispatch")
@@ -50,6 +52,7 @@ class Dispatcher:
     instructions: str | None = None
     page_size: int = 100
     server_info: dict[str, Any] = field(default_factory=lambda: {"name": "vpsmcp", "version": __version__})
+    observer: CallObserver | None = None  # told about every tools/call (the audit log)
 
     def capabilities(self, era: Era) -> dict[str, Any]:
         """What this server offers. The stateless era announces no change
@@ -185,6 +188,41 @@ async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Se
     return tool_result(value)
 
 
+def _observed(handler: Handler) -> Handler:
+    """``handler`` with each call's outcome handed to the dispatcher's observer, whatever it is."""
+
+    async def observed(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
+        if d.observer is None:
+            return await handler(d, request, ctx, session)
+        started = time.monotonic()
+        status: Status = "failed"
+        detail: str | None = None
+        try:
+            result = await handler(d, request, ctx, session)
+            status = "error" if result.get("isError") else "ok"
+            if status == "error":
+                detail = " ".join(str(c.get("text", "")) for c in result.get("content", []) if isinstance(c, dict))
+            return result
+        except _Asked:
+            status = "input_required"
+            raise
+        except JsonRpcError as exc:
+            status, detail = "refused", exc.message
+            raise
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            call = ToolCall(str(request.params.get("name")), request.params.get("arguments"), ctx.client_id,
+                            ctx.token_id, status, detail, time.monotonic() - started)
+            try:
+                d.observer(call)
+            except Exception:
+                log.exception("the tool call observer failed")
+
+    return observed
+
+
 class _Asked(Exception):
     """Carries an ``input_required`` result out of a handler to ``Dispatcher.handle`` (stateless era)."""
 
@@ -286,7 +324,7 @@ METHODS: dict[str, Handler] = {
     "ping": _ping,
     "logging/setLevel": _set_level,
     "tools/list": _lister(Registry.tools, "tools"),
-    "tools/call": _tools_call,
+    "tools/call": _observed(_tools_call),
     "resources/list": _lister(Registry.resources, "resources"),
     "resources/templates/list": _lister(Registry.resource_templates, "resourceTemplates"),
     "resources/read": _resources_read,

@@ -102,6 +102,8 @@ class Roots:
         try:
             self.check_fd(fd, shown)
             yield Spot(fd, name, shown)
+        except OSError as exc:  # an operation relative to the descriptor names only the bare name
+            raise ToolError(os_error_text(exc, shown)) from None
         finally:
             os.close(fd)
 
@@ -119,6 +121,8 @@ class Roots:
             if kind == "file" and stat.S_ISDIR(os.fstat(fd).st_mode):
                 raise ToolError(f"{spot.shown} is a directory")
             yield fd, spot.shown
+        except OSError as exc:
+            raise ToolError(os_error_text(exc, spot.shown)) from None
         finally:
             os.close(fd)
 

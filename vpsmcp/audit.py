@@ -1,0 +1,177 @@
+"""The audit log: every tool call, append-only and hash-chained, in the state directory.
+
+Each call becomes one JSON line in ``audit.jsonl`` (0600): when, who (client
+and token id), which tool with which arguments (secrets redacted, long values
+summarised), how it ended, how long it took. Every record carries the hash of
+the one before it (``prev``) and its own (``hash``: SHA-256 of the record's
+canonical JSON without it), so an edited record breaks the chain. The newest
+record's number and hash are also kept in ``audit.head`` (written atomically),
+so records cut from the end are noticed too. When the file reaches
+``audit.max_bytes`` it is renamed ``audit.jsonl.1`` (older ones shift up to
+``audit.keep``) and the chain goes on in a fresh file.
+
+A chain without a key shows accidents and clumsy edits; someone who can
+rewrite the whole state directory can rewrite the chain too. Copy the head
+hash that ``vpsmcp audit --verify`` prints somewhere else to pin it.
+
+Records are written in call order by one worker thread, fsynced, so a call
+never waits on the disk and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from vpsmcp.atomic import write_atomic
+from vpsmcp.config import AuditConfig
+from vpsmcp.errors import StateError
+from vpsmcp.protocol.tool_calls import ToolCall
+
+log = logging.getLogger("vpsmcp.audit")
+
+LOG_NAME = "audit.jsonl"
+HEAD_NAME = "audit.head"
+GENESIS = "0" * 64
+REDACTED = "[redacted]"
+MAX_STRING = 1000  # longer argument values are replaced by their length and hash
+SECRET_KEYS = re.compile(r"pass(word|wd|phrase)?|token|secret|key|auth|cookie|credential|private", re.IGNORECASE)
+
+
+def redact(value: Any) -> Any:
+    """``value`` with the values of secret-looking keys replaced and long strings summarised."""
+    if isinstance(value, dict):
+        return {k: REDACTED if SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"[{len(value)} characters, sha256 {digest[:16]}]"
+    return value
+
+
+def canonical(record: dict[str, Any]) -> str:
+    """The one JSON spelling of ``record`` that hashes are taken over."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of the record without its own ``hash``."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
+
+
+def log_files(directory: Path) -> list[Path]:
+    """The audit files that exist, oldest first (``audit.jsonl.N`` … ``audit.jsonl``)."""
+    rotated = sorted(
+        (p for p in directory.glob(LOG_NAME + ".*") if p.suffix[1:].isdigit()),
+        key=lambda p: int(p.suffix[1:]), reverse=True,
+    )
+    current = directory / LOG_NAME
+    return rotated + ([current] if current.exists() else [])
+
+
+class AuditLog:
+    """Appends records to the chain; one writer thread keeps them in order."""
+
+    def __init__(self, directory: Path, config: AuditConfig) -> None:
+        self.directory = directory
+        self.config = config
+        self.path = directory / LOG_NAME
+        self._lock = threading.Lock()
+        self._seq, self._prev = _last_record(directory)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpsmcp-audit")
+
+    @classmethod
+    def open(cls, directory: Path, config: AuditConfig) -> AuditLog:
+        """The audit log of the state directory ``directory``, ready to chain on."""
+        try:
+            return cls(directory, config)
+        except OSError as exc:
+            raise StateError(f"audit log in {directory}: {exc.strerror or exc}") from None
+
+    def record(self, call: ToolCall) -> None:
+        """Queue ``call`` for writing (the dispatcher's observer); returns at once."""
+        fields = {
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "client": call.client_id, "token": call.token_id, "tool": call.tool,
+            "arguments": redact(call.arguments), "status": call.status,
+            "error": call.detail[:MAX_STRING] if call.detail else None,
+            "duration_ms": round(call.duration * 1000, 3),
+        }
+        self._writer.submit(self._append_logged, fields)
+
+    def _append_logged(self, fields: dict[str, Any]) -> None:
+        try:
+            self.append(fields)
+        except OSError as exc:
+            log.error("could not write the audit log %s: %s", self.path, exc.strerror or exc)
+
+    def append(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Chain ``fields`` onto the log and write it durably; returns the record."""
+        with self._lock:
+            record = {"seq": self._seq + 1, **fields, "prev": self._prev}
+            record["hash"] = record_hash(record)
+            line = (canonical(record) + "\n").encode("utf-8")
+            self._rotate_if_full(len(line))
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            write_atomic(self.directory / HEAD_NAME, canonical({"seq": record["seq"], "hash": record["hash"]}).encode())
+            self._seq, self._prev = record["seq"], record["hash"]
+            return record
+
+    def _rotate_if_full(self, adding: int) -> None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + adding <= self.config.max_bytes:
+            return
+        (self.directory / f"{LOG_NAME}.{self.config.keep}").unlink(missing_ok=True)
+        for n in range(self.config.keep - 1, 0, -1):
+            older = self.directory / f"{LOG_NAME}.{n}"
+            if older.exists():
+                older.rename(self.directory / f"{LOG_NAME}.{n + 1}")
+        self.path.rename(self.directory / f"{LOG_NAME}.1")
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        self._writer.shutdown(wait=True)
+
+    async def aclose(self) -> None:
+        """``close`` from the event loop (at shutdown), without blocking it."""
+        await asyncio.to_thread(self.close)
+
+
+def _last_record(directory: Path) -> tuple[int, str]:
+    """(seq, hash) of the newest complete record, or (0, GENESIS) for a new log.
+
+    A torn last line (a crash mid-write) is left where it is for ``--verify`` to
+    report; the next record starts on a new line and chains to the last good one.
+    """
+    for path in reversed(log_files(directory)):
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(path, "ab") as out:
+                out.write(b"\n")
+        for line in reversed(data.splitlines()):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("hash"), str):
+                return record["seq"], record["hash"]
+    return 0, GENESIS
