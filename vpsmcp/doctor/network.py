@@ -100,8 +100,8 @@ def tls(run: Run) -> Outcome:
             return skipped("http URL: no TLS (fine for a local check; Claude needs https)")
         return failed("http URL, not https", "Claude's connector connects to https URLs only", run.fix(fixes.HTTPS))
     try:
-        sock = socket.create_connection((run.probe.pins.get(t.host, t.host), t.port), run.options.timeout)
-        with run.probe.context().wrap_socket(sock, server_hostname=t.host) as tls_sock:
+        with socket.create_connection((run.probe.pins.get(t.host, t.host), t.port), run.options.timeout) as sock, \
+                run.probe.context().wrap_socket(sock, server_hostname=t.host) as tls_sock:
             cert, version = tls_sock.getpeercert() or {}, tls_sock.version()
     except ssl.SSLCertVerificationError as exc:
         run.probe.verify = False  # carry on unverified, to find what else is wrong
