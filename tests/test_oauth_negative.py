@@ -11,6 +11,7 @@ test_oauth_consent.py, the resource server's side in test_oauth_resource.py.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -202,10 +203,24 @@ def test_wrong_client_secret_is_401_invalid_client(server: ServerProcess, http: 
     oauth_error(exchange(http, server.url, replace(client, client_secret="wrong"), code, verifier), 401, "invalid_client")
 
 
-def test_unknown_client_at_authorize_gets_a_page(server: ServerProcess, http: httpx.Client) -> None:
-    ghost = Registered("no-such-client", None, REDIRECT_URI)
+@pytest.mark.parametrize("client_id", ["no-such-client", "https://[::1/client.json", "https://app.example:99999/c.json"])
+def test_unknown_client_at_authorize_gets_a_page(server: ServerProcess, http: httpx.Client, client_id: str) -> None:
+    ghost = Registered(client_id, None, REDIRECT_URI)
     error_page(consent_page(http, server.url, authorize_params(ghost, pkce_pair()[1])), 400,
                "The client does not exist on this server.")
+    oauth_error(exchange(http, server.url, ghost, "code", pkce_pair()[0]), 401, "invalid_client")
+
+
+def test_basic_credentials_that_are_not_utf8_are_invalid_client(server: ServerProcess, http: httpx.Client) -> None:
+    credentials = base64.b64encode(b"\xff\xfe:secret").decode()
+    answer = http.post(server.url + "/token", headers={"authorization": f"Basic {credentials}"},
+                       data={"grant_type": "authorization_code", "code": "x", "code_verifier": pkce_pair()[0]})
+    oauth_error(answer, 401, "invalid_client")
+
+
+def test_malformed_redirect_uri_at_authorize_gets_a_page(server: ServerProcess, http: httpx.Client) -> None:
+    client = replace(register(http, server.url), redirect_uri="http://[bad/callback")
+    error_page(consent_page(http, server.url, authorize_params(client, pkce_pair()[1])), 400, "Redirect URI")
 
 
 @pytest.mark.parametrize(("body", "error"), [
@@ -224,6 +239,9 @@ def test_unknown_client_at_authorize_gets_a_page(server: ServerProcess, http: ht
     (b'{"redirect_uris": ["https://app.example/cb"], "grant_types": ["client_credentials"]}',
      "invalid_client_metadata"),
     (b'{"redirect_uris": ["https://app.example/cb"], "client_name": 7}', "invalid_client_metadata"),
+    (b'{"redirect_uris": ["https://[bad/cb"]}', "invalid_redirect_uri"),
+    (b'{"redirect_uris": ["https://app.example:99999/cb"]}', "invalid_redirect_uri"),
+    (b'{"a":' * 5000, "invalid_client_metadata"),
 ])
 def test_malformed_registration_is_refused(server: ServerProcess, http: httpx.Client, body: bytes, error: str) -> None:
     answer = http.post(server.url + "/register", content=body, headers={"content-type": "application/json"})

@@ -105,7 +105,10 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return self.store.client(client_id) or self._extra_client(client_id)
 
     def authenticate_client(self, request: SnapshotRequest, methods: list[str], endpoint: str = "token") -> Client:
-        basic_id, _ = extract_basic_authorization(request.headers)
+        try:
+            basic_id, _ = extract_basic_authorization(request.headers)
+        except ValueError:  # authlib decodes the credentials as UTF-8 unguarded
+            raise InvalidClientError(status_code=401, description="Malformed Basic credentials") from None
         client_id = basic_id or request.payload.client_id
         if client_id and self.query_client(client_id) is None:
             raise InvalidClientError(status_code=401, description="Unknown client_id: register again")

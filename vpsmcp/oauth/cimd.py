@@ -38,7 +38,11 @@ def is_metadata_url(client_id: str | None) -> bool:
     """Whether ``client_id`` is a CIMD URL (https with a path) rather than a registered id."""
     if not client_id or not client_id.startswith("https://"):
         return False
-    parts = urlsplit(client_id)
+    try:
+        parts = urlsplit(client_id)
+        _ = parts.port  # raises for a port that is not a number in range
+    except ValueError:
+        return False  # then it is just an unknown client_id
     return bool(parts.hostname) and parts.path not in ("", "/")
 
 
@@ -136,7 +140,7 @@ def document_client(client_id: str, body: bytes) -> Client:
     """Validate a fetched document: it must name itself and list usable redirect URIs."""
     try:
         doc: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidClientError(status_code=401, description="the client metadata document is not JSON") from None
     if not isinstance(doc, dict) or doc.get("client_id") != client_id:
         raise InvalidClientError(status_code=401, description="the client metadata document does not name its own URL as client_id")

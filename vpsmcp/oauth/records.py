@@ -93,7 +93,10 @@ def redirect_matches(registered: str, requested: str) -> bool:
     """Exact match, except the port of a loopback http redirect (RFC 8252 §7.3)."""
     if registered == requested:
         return True
-    r, q = urlsplit(registered), urlsplit(requested)
+    try:
+        r, q = urlsplit(registered), urlsplit(requested)
+    except ValueError:  # the requested one is whatever the authorize request said
+        return False
     if r.scheme != "http" or q.scheme != "http" or r.hostname not in LOOPBACK_HOSTS:
         return False
     return (r.hostname, r.path, r.query) == (q.hostname, q.path, q.query) and not q.fragment

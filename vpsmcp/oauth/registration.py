@@ -47,7 +47,11 @@ def check_redirect_uri(uri: Any) -> str:
     """An acceptable redirect URI: https, http on loopback, or a private-use scheme (RFC 8252 §7)."""
     if not isinstance(uri, str) or len(uri) > 2000:
         raise InvalidRedirectUri("redirect_uris must be strings of at most 2000 characters")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port  # raises for a port that is not a number in range
+    except ValueError as exc:
+        raise InvalidRedirectUri(f"redirect URI {uri!r} is not a URL ({exc})") from None
     if parts.fragment or "#" in uri:
         raise InvalidRedirectUri(f"redirect URI {uri!r} must not have a fragment")
     if parts.scheme == "https" and parts.hostname:

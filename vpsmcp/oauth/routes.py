@@ -97,7 +97,7 @@ def oauth_routes(service: AuthorizationService, client_address: Any) -> Blueprin
             raise InvalidClientMetadata(f"registration requests are limited to {MAX_REGISTRATION_BYTES} bytes")
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             raise InvalidClientMetadata("The registration request must be a JSON object") from None
         return _json(service.register(body), 201, NO_STORE)
 
