@@ -110,6 +110,14 @@ def test_unknown_token_is_invalid_token(
     assert params["error"] == "invalid_token" and params["resource_metadata"] == server.url + PRM + resource
 
 
+def test_token_in_the_query_string_is_not_accepted(server: ServerProcess, http: httpx.Client) -> None:
+    """MCP basic/authorization: access tokens MUST NOT travel in the URI query string."""
+    token = granted(server, http)[1]["access_token"]
+    answer = http.post(server.url + "/mcp", params={"access_token": token}, json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                       headers={"accept": "application/json, text/event-stream"})
+    assert answer.status_code == 401 and "error" not in challenge(answer)
+
+
 def test_owner_may_grant_less_and_a_missing_scope_is_a_403_step_up(server: ServerProcess, http: httpx.Client) -> None:
     client = register(http, server.url)
     verifier, challenge_ = pkce_pair()
