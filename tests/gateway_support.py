@@ -46,9 +46,9 @@ def scripted(name: str) -> dict[str, object]:
     return {"argv": [sys.executable, str(SCRIPTED), name]}
 
 
-def start_sdk_upstream(tmp: Path) -> ServerProcess:
-    """The official-SDK upstream over Streamable HTTP on a free port."""
-    return ServerProcess([sys.executable, str(SDK_HTTP)], env=clean_env(tmp), cwd=tmp).start()
+def start_sdk_upstream(tmp: Path, *mode: str) -> ServerProcess:
+    """The official-SDK upstream on a free port: Streamable HTTP at /mcp, or (``"sse"``) HTTP+SSE at /sse."""
+    return ServerProcess([sys.executable, str(SDK_HTTP), *mode], env=clean_env(tmp), cwd=tmp).start()
 
 
 def serve_gateway(tmp: Path, upstreams: dict[str, dict[str, object]], **extra: Any) -> ServerProcess:

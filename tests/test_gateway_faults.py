@@ -216,3 +216,22 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_legacy_sse_upstream_serves_calls_and_its_questions(tmp_path: Path) -> None:
+    sdk = start_sdk_upstream(tmp_path, "sse")
+    server = serve_gateway(tmp_path, {"old": {"url": sdk.url + "/sse", "transport": "sse"}})
+    recorder = Recorder()
+    try:
+        async def conversation() -> tuple[list[str], list[str]]:
+            async with recorder.client(server) as client:
+                added = texts(await client.call_tool("old__add", {"a": 1, "b": 2}))
+                greeted = texts(await client.call_tool("old__greet", {}))
+                return added, greeted
+
+        added, greeted = run(server, conversation)
+    finally:
+        server.stop()
+        sdk.stop()
+    assert added == ["3"] and greeted == ["hello Ada"]
+    assert [e.message for e in recorder.elicitations] == ["What is your name?"]

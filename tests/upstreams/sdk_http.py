@@ -1,4 +1,4 @@
-"""An upstream built with the official Python SDK (mcp 2.3.0), served over Streamable HTTP.
+"""An upstream built with the official Python SDK (mcp 2.3.0), served over Streamable HTTP (or legacy SSE).
 
 Run as a script: binds 127.0.0.1 on a free port, prints ``listening on
 http://127.0.0.1:PORT`` on stderr (the line tests/support.py waits for) and
@@ -79,7 +79,8 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    app = server.streamable_http_app()
+    # ``sse``: the 2024-11-05 HTTP+SSE transport at /sse instead of Streamable HTTP at /mcp.
+    app = server.sse_app() if sys.argv[1:] == ["sse"] else server.streamable_http_app()
     config = uvicorn.Config(app, log_level="warning", loop="asyncio", http="h11", lifespan="on")
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])
