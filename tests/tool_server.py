@@ -73,6 +73,11 @@ class ToolServer:
             self.call(name, arguments)
         except MCPError as exc:
             return exc
+        except BaseExceptionGroup as group:  # the SDK client's task group wraps it
+            found = _first(group)
+            if found is None:
+                raise
+            return found
         raise AssertionError(f"{name} was not refused")
 
     def tools(self, mode: str = "auto") -> dict[str, types.Tool]:
@@ -92,6 +97,16 @@ class ToolServer:
         )
         assert cli.main(["audit", "--verify", "--state-dir", str(self.state)]) == 0
         return records
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> MCPError | None:
+    """The first ``MCPError`` inside nested exception groups."""
+    for exc in group.exceptions:
+        if isinstance(exc, MCPError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup) and (found := _first(exc)) is not None:
+            return found
+    return None
 
 
 def tools_config(roots: Sequence[Path] = (), **settings: Any) -> str:

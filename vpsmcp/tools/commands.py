@@ -27,6 +27,7 @@ STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 LINGER = 0.5  # seconds to wait for output after the program exits (a background child may hold the pipe)
 CHUNK = 65536
 POLL = 0.05
+_CLEANUPS: set[asyncio.Future[None]] = set()  # shielded clean-ups must stay referenced until they finish
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ async def run(
     except TimeoutError:
         timed_out = True
     finally:
-        await stop_group(proc)
+        await _stopped(proc)
         await _drain(pumps)
     code = proc.returncode
     return Finished(
@@ -141,6 +142,20 @@ async def _finish(proc: asyncio.subprocess.Process, pumps: list[asyncio.Task[Non
                 return
     finally:
         waiting.cancel()
+
+
+async def _stopped(proc: asyncio.subprocess.Process) -> None:
+    """Stop what is left of the command's group, even if this call is cancelled (again) meanwhile.
+
+    A cancelled call can be cancelled a second time while it cleans up (the
+    client's cancel, then its session closing); the SIGTERM goes out before
+    the first ``await``, and the rest runs shielded, to the SIGKILL.
+    """
+    _signal_group(proc.pid, signal.SIGTERM)
+    cleanup = asyncio.ensure_future(stop_group(proc))
+    _CLEANUPS.add(cleanup)
+    cleanup.add_done_callback(_CLEANUPS.discard)
+    await asyncio.shield(cleanup)
 
 
 async def _drain(pumps: list[asyncio.Task[None]]) -> None:
