@@ -67,7 +67,7 @@ class LegacySseLink:
                     elif event.event == "message":
                         self._deliver(event.data.encode())
             reason = "ended its event stream"
-        except (HttpError, OSError) as exc:
+        except (HttpError, OSError, ValueError) as exc:
             reason = f"broke its event stream: {exc}"
         except UpstreamError as exc:
             reason = exc.problem

@@ -53,6 +53,8 @@ LIST_CHANGED = {
     "notifications/resources/list_changed": "resources",
     "notifications/prompts/list_changed": "prompts",
 }
+# An upstream's log message that no caller can be given goes to our log at its own level.
+PYTHON_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO, "warning": logging.WARNING}
 RELAYED = frozenset({"notifications/progress", "notifications/message"})  # the rest are the gateway's own
 RETRIED = "vpsmcp passed the question on to its client; the call will be made again with the answer"
 
@@ -196,8 +198,8 @@ class UpstreamSession:
             self.on_list_changed(kind)
         elif notification.method == "notifications/message":
             params = notification.params
-            fields = {"upstream": self.name, "level": params.get("level")}
-            log.info("%s: %s", self.name, params.get("data"), extra={"fields": fields})
+            level = PYTHON_LEVELS.get(str(params.get("level")), logging.ERROR)
+            log.log(level, "%s: %s", self.name, params.get("data"), extra={"fields": {"upstream": self.name}})
 
     def _reply(self, message: Message) -> None:
         """Send without waiting (from a ``finally`` or a sync callback); a failure is the link's to report."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+MAX_LINE = 64 * 1024 * 1024  # a line longer than this is refused, not buffered forever
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -32,11 +34,14 @@ class SseReader:
         self.last_id: str | None = None
 
     def feed(self, chunk: bytes) -> list[Event]:
+        """The events ``chunk`` completes; ``ValueError`` for a line over ``MAX_LINE`` bytes."""
         self._buffer += chunk
         events: list[Event] = []
         while True:
             line, found = self._next_line()
             if not found:
+                if len(self._buffer) > MAX_LINE:
+                    raise ValueError(f"an event stream line longer than {MAX_LINE} bytes")
                 return events
             event = self._line(line.decode("utf-8", "replace"))
             if event is not None:

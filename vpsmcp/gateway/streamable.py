@@ -96,7 +96,7 @@ class StreamableLink:
                         answered |= self._deliver(event.data.encode(), related)
             else:
                 answered = self._deliver(await response.read(), related)
-        except (HttpError, OSError):
+        except (HttpError, OSError, ValueError):
             pass
         finally:
             self.http.done(response)
@@ -131,7 +131,7 @@ class StreamableLink:
                     async for chunk in response.chunks():
                         for event in reader.feed(chunk):
                             self._deliver(event.data.encode(), None)
-            except (HttpError, OSError):
+            except (HttpError, OSError, ValueError):
                 pass
             await asyncio.sleep(LISTEN_RETRY)
 
