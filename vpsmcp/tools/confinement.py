@@ -54,14 +54,22 @@ class Spot:
 
 @dataclass(frozen=True, slots=True)
 class Roots:
-    """The directories file access is confined to, as real paths."""
+    """The directories file access is confined to, as real paths.
+
+    ``names`` maps each way a root may be written — as configured, and as its
+    real path — to the real path, so ``/var/www/x`` works when ``/var/www`` is
+    a link to where the files really are.
+    """
 
     paths: tuple[str, ...]
+    names: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, configured: Sequence[str]) -> Roots:
         """The configured roots with their own symlinks resolved once, at start-up."""
-        return cls(tuple(os.path.realpath(path) for path in configured))
+        real = tuple(os.path.realpath(path) for path in configured)
+        names = {os.path.normpath(path): root for path, root in zip(configured, real)} | {r: r for r in real}
+        return cls(real, tuple(names.items()))
 
     def locate(self, path: str) -> Location:
         """Judge ``path`` as text; raises ``ToolError`` for ``..``, NUL, or a path outside every root."""
@@ -74,8 +82,8 @@ class Roots:
             raise ToolError(f"refused {path!r}: a path may not contain '..'")
         if not path.startswith("/"):
             return Location(self.paths[0], tuple(parts))
-        for root in sorted(self.paths, key=len, reverse=True):
-            root_parts = [p for p in root.split("/") if p]
+        for name, root in sorted(self.names or [(r, r) for r in self.paths], key=lambda n: len(n[0]), reverse=True):
+            root_parts = [p for p in name.split("/") if p]
             if parts[: len(root_parts)] == root_parts:
                 return Location(root, tuple(parts[len(root_parts) :]))
         raise ToolError(f"refused {path!r}: outside the allowed roots ({', '.join(self.paths)})")
