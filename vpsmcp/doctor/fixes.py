@@ -35,7 +35,8 @@ HTTPS = Fix(
 )
 CERT_NAME = Fix("use a certificate whose names include {host} (certbot certonly -d {host})")
 CERT_CHAIN = Fix(
-    "serve the whole chain, not just the server certificate (nginx: ssl_certificate .../fullchain.pem)"
+    "serve the whole chain, not just the server certificate (nginx: ssl_certificate .../fullchain.pem), "
+    "from a public CA such as Let's Encrypt"
 )
 CERT_EXPIRY = Fix("renew the certificate (certbot renew) and check the renewal timer (systemctl status certbot.timer)")
 CLOCK = Fix("synchronise the server's clock: timedatectl set-ntp true")

@@ -22,6 +22,7 @@ from vpsmcp.doctor.probe import Opened
 from vpsmcp.doctor.refusals import refused
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.sse import EventParser, Item
+from vpsmcp.doctor.streaming import open_stream
 from vpsmcp.doctor.target import canonical
 from vpsmcp.doctor.websocket import WebSocket
 
@@ -47,7 +48,9 @@ def legacy_sse(run: Run) -> Outcome:
         return _challenge(run, url)
     if (skip := run.needs_access()) is not None:
         return skip
-    opened = run.probe.open("GET", url, {"Accept": "text/event-stream", **run.auth_headers()})
+    opened = open_stream(run, "/sse", run.auth_headers())
+    if isinstance(opened, Outcome):
+        return opened
     try:
         if opened.status == 404:
             return _absent(run, "/sse")
@@ -65,7 +68,8 @@ def _converse(run: Run, opened: Opened, url: str) -> Outcome:
     pending: list[Item] = []
     endpoint = _next(opened, parser, pending, until, lambda item: item.event == "endpoint")
     if endpoint is None:
-        return failed("GET /sse: no endpoint event", "a 2024-11-05 stream must start with it")
+        return failed(f"GET /sse: no endpoint event within {run.options.timeout:g} s",
+                      "a 2024-11-05 stream starts with it: a proxy that buffers holds it back", run.fix(fixes.BUFFERING))
     message = rpc.request(1, "initialize", {"protocolVersion": LEGACY_VERSION, "capabilities": {},
                                             "clientInfo": rpc.CLIENT_INFO})
     post_url = urljoin(url, endpoint.data.strip())

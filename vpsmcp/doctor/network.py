@@ -21,7 +21,10 @@ from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.target import is_internal_host
 
 GROUP = "network"
-EXPIRY_WARNING_DAYS = 14
+# Warn when renewal looks overdue: certbot renews with a third of the lifetime left (30 of
+# 90 days); a quarter left, or 14 days, means it has been failing — whatever the lifetime.
+EXPIRY_WARNING_DAYS = 14.0
+EXPIRY_WARNING_SHARE = 0.25
 CLOCK_TOLERANCE = 60.0  # Date has one-second resolution; tokens and certificates tolerate far more
 PUBLIC_CA = Fix("use a certificate from a public CA such as Let's Encrypt (certbot; vpsmcp install sets it up)")
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
@@ -111,12 +114,13 @@ def tls(run: Run) -> Outcome:
         return failed(f"TLS handshake failed: {exc.reason or exc}", "no client can connect", run.fix(fixes.HTTPS))
     except OSError as exc:
         raise ProbeError("connect", f"cannot connect: {exc.strerror or exc}") from None
-    expires = ssl.cert_time_to_seconds(str(cert.get("notAfter")))
+    issued, expires = (ssl.cert_time_to_seconds(str(cert.get(k))) for k in ("notBefore", "notAfter"))
     days = (expires - time.time()) / 86400
+    overdue = min(EXPIRY_WARNING_DAYS, EXPIRY_WARNING_SHARE * (expires - issued) / 86400)
     until = time.strftime("%Y-%m-%d", time.gmtime(expires))
-    if days < EXPIRY_WARNING_DAYS:
+    if days < overdue:
         return warned(f"{version}; the certificate expires on {until}, in {days:.0f} days",
-                      "once it expires no client connects", run.fix(fixes.CERT_EXPIRY))
+                      "renewal seems to fail, and once it expires no client connects", run.fix(fixes.CERT_EXPIRY))
     return passed(f"{version}, trusted certificate for {t.host} until {until}")
 
 
@@ -130,8 +134,8 @@ def _untrusted(run: Run, exc: ssl.SSLCertVerificationError) -> Outcome:
     if "self-signed" in message or "self signed" in message:
         return failed(summary, "clients trust only certificates from public CAs", run.fix(PUBLIC_CA))
     if exc.verify_code in MISSING_ISSUER:
-        return failed(summary, "the server sends its certificate without the intermediate ones",
-                      run.fix(fixes.CERT_CHAIN))
+        return failed(summary, "the chain does not lead to a CA clients trust: intermediate certificates are "
+                      "missing, or the CA is a private one", run.fix(fixes.CERT_CHAIN))
     return failed(summary, "clients refuse the connection", run.fix(PUBLIC_CA))
 
 

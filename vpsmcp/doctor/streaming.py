@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from vpsmcp.doctor import fixes
-from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
+from vpsmcp.doctor.model import Outcome, ProbeError, failed, passed, skipped, warned
 from vpsmcp.doctor.probe import Opened
 from vpsmcp.doctor.run import Run, StepSpec, Stream
 from vpsmcp.doctor.sse import EventParser
@@ -26,18 +26,39 @@ SHORT_WAIT = 20.0  # below this a missing keep-alive may just not be due yet (vp
 CLAUDE_SILENCE_LIMIT = 30.0  # Claude's proxy answered 502 after about this long without a byte
 
 
+def held_back(run: Run, path: str) -> Outcome:
+    """The failure of a stream whose very headers never came: nginx holds them with the first events."""
+    return failed(f"GET {path}: no answer within {run.options.timeout:g} s, though the server answers a stream at once",
+                  "a proxy buffers the stream (it holds even the headers until its buffer fills)",
+                  run.fix(fixes.BUFFERING))
+
+
+def open_stream(run: Run, path: str, headers: dict[str, str]) -> Opened | Outcome:
+    """``GET path`` for an event stream; a timeout before the headers is a buffering proxy."""
+    try:
+        return run.probe.open("GET", run.target.at(path), {"Accept": "text/event-stream", **headers})
+    except ProbeError as exc:
+        if exc.kind != "timeout":
+            raise
+        return held_back(run, path)
+
+
 def _open_stream(run: Run) -> tuple[Opened, bool, str] | Outcome:
     """The stream to time: the session's ``GET /mcp`` stream, else the legacy ``/sse`` one."""
     t, f = run.target, run.facts
     if f.session:
-        headers = {"Accept": "text/event-stream", "Mcp-Session-Id": f.session, **run.auth_headers()}
+        headers = {"Mcp-Session-Id": f.session, **run.auth_headers()}
         if f.handshake_version:
             headers["MCP-Protocol-Version"] = f.handshake_version
-        opened = run.probe.open("GET", t.url, headers)
+        opened = open_stream(run, t.path, headers)
+        if isinstance(opened, Outcome):
+            return opened
         if opened.status == 200:
             return opened, (f.handshake_version or "") >= "2025-11-25", t.path
         opened.close()
-    opened = run.probe.open("GET", t.at("/sse"), {"Accept": "text/event-stream", **run.auth_headers()})
+    opened = open_stream(run, "/sse", run.auth_headers())
+    if isinstance(opened, Outcome):
+        return opened
     if opened.status == 200:
         return opened, True, "/sse"
     opened.close()
@@ -106,7 +127,7 @@ def _lumps(arrivals: list[tuple[float, bool]]) -> int:
 def keep_alive(run: Run) -> Outcome:
     s = run.facts.stream
     if s is None:
-        return skipped("no stream was timed")
+        return skipped("no stream was timed (see above)")
     times = [s.headers_at] + [at for at, _ in s.arrivals]
     silence = max(b - a for a, b in zip(times, times[1:] + [s.headers_at + s.window]))
     later = [at for at, _ in (s.arrivals[1:] if s.primed else s.arrivals)]

@@ -1,0 +1,83 @@
+"""``vpsmcp doctor`` through a real nginx with TLS: the shipped site passes, a buffering one is caught.
+
+vpsmcp and nginx come from tests/nginx_support.py (the site ``vpsmcp install``
+writes, a test CA, the test hostname resolved to loopback in this process),
+so the doctor runs in this process. It gets its token on stdin, obtained
+through nginx by the test playing client and owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.nginx_support import Nginx, buffering, proxied
+from tests.oauth_flow import grant, set_password
+from vpsmcp.cli import main
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "doctor-nginx-password"
+
+
+@contextlib.contextmanager
+def behind_nginx(tmp: Path, edit: Callable[[str], str] | None = None) -> Iterator[tuple[Nginx, str]]:
+    """vpsmcp (heartbeat 0.5 s) behind nginx, and an access token obtained through it."""
+    config = tmp / "vpsmcp.toml"
+    config.write_text("[mcp]\nheartbeat = 0.5\n")
+    set_password(tmp / "state", PASSWORD)
+    with proxied(tmp, "--config", str(config), edit=edit) as (_, nginx), nginx.client(timeout=10) as http:
+        yield nginx, str(grant(http, nginx.base_url, PASSWORD)[1]["access_token"])
+
+
+def doctor(nginx: Nginx, token: str, monkeypatch: pytest.MonkeyPatch,
+           capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The doctor against nginx's https URL (test CA trusted; --local: a loopback address, port not 443)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+    status = main(["doctor", nginx.base_url + "/mcp", "--json", "--local", "--ca-file", str(nginx.ca_path),
+                   "--token-stdin", "--stream-wait", "3", "--timeout", "5"], env={})
+    report = json.loads(capsys.readouterr().out)
+    return status, {check["name"]: check for check in report["checks"]}
+
+
+def test_doctor_passes_vpsmcp_behind_the_shipped_nginx_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with behind_nginx(tmp_path) as (nginx, token):
+        status, checks = doctor(nginx, token, monkeypatch, capsys)
+        untrusted = main(["doctor", nginx.base_url, "--json", "--local", "--timeout", "5"], env={})
+        untrusted_checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert {name: c["summary"] for name, c in checks.items() if c["status"] != "pass"} == {}
+    assert status == 0
+    assert checks["TLS"]["summary"].startswith("TLSv1.") and "trusted certificate for mcp.vpsmcp.test" in \
+        checks["TLS"]["summary"]
+    assert "none held back" in checks["event stream"]["summary"]
+
+    # Without the test CA, the same server's certificate is one no client trusts; the doctor says so and goes on.
+    assert untrusted == 1
+    assert untrusted_checks["TLS"]["status"] == "fail"
+    assert untrusted_checks["TLS"]["summary"].startswith("certificate not trusted: ")
+    assert "CA clients trust" in untrusted_checks["TLS"]["cause"] and "fullchain.pem" in untrusted_checks["TLS"]["fix"]
+    assert untrusted_checks["401 challenge"]["status"] == "pass"
+
+
+def test_doctor_flags_a_buffering_proxy_with_the_nginx_directive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with behind_nginx(tmp_path, edit=buffering) as (nginx, token):
+        status, checks = doctor(nginx, token, monkeypatch, capsys)
+    assert status == 1
+    stream = checks["event stream"]
+    assert stream["status"] == "fail", stream
+    assert "buffers the stream" in stream["cause"]
+    assert '"proxy_buffering off;"' in stream["fix"] and "proxy_ignore_headers X-Accel-Buffering" in stream["fix"]
+    assert checks["keep-alive"]["status"] == "skip"  # nothing came through to time
+    assert checks["legacy SSE"]["status"] == "fail" and "buffers" in checks["legacy SSE"]["cause"]
+    for name in ("401 challenge", "resource metadata", "issuer", "initialize", "tools/list", "tool call"):
+        assert checks[name]["status"] == "pass", checks[name]  # quick JSON answers pass a buffering proxy
