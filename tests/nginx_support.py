@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 
 from tests.support import ServerProcess, serve_from_checkout
@@ -203,6 +204,10 @@ class Nginx:
     def client(self, **kwargs: Any) -> httpx.Client:
         """An httpx client for ``base_url`` that trusts the test CA (use inside ``resolving()``)."""
         return httpx.Client(base_url=self.base_url, verify=self.ssl_context(), **kwargs)
+
+    def sdk_http_client(self, **kwargs: Any) -> httpx2.AsyncClient:
+        """An httpx2 client (what the official MCP SDK takes as ``http_client``) trusting the test CA."""
+        return httpx2.AsyncClient(verify=self.ssl_context(), **kwargs)
 
     def connect(self) -> ssl.SSLSocket:
         """A TLS connection to nginx, with the test hostname as SNI and checked against the certificate."""

@@ -19,10 +19,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import mcp.types as types
 import pytest
 import wsproto
 import wsproto.events
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from tests.nginx_support import Nginx, buffering, proxied
 from tests.oauth_flow import grant, set_password
@@ -227,3 +232,33 @@ def test_a_token_travels_only_in_the_header_and_unknown_tokens_get_the_challenge
     assert response.status_code == 401
     assert f'resource_metadata="{nginx.base_url}/.well-known/oauth-protected-resource/mcp"' in response.headers[
         "www-authenticate"]
+
+
+def test_the_official_sdk_client_calls_a_tool_over_https_through_nginx(behind: tuple[ServerProcess, Nginx, str]) -> None:
+    _, nginx, token = behind
+
+    async def conversation() -> str:
+        with anyio.fail_after(30):
+            async with nginx.sdk_http_client(headers={"authorization": f"Bearer {token}"}, timeout=20) as http:
+                async with Client(streamable_http_client(nginx.base_url + "/mcp", http_client=http)) as client:
+                    result = await client.call_tool("echo", {"text": "over https"})
+        block = result.content[0]
+        assert isinstance(block, types.TextContent)
+        return block.text
+
+    assert anyio.run(conversation) == "over https"
+
+
+def test_requests_after_a_refused_websocket_upgrade_are_served(behind: tuple[ServerProcess, Nginx, str]) -> None:
+    """A refused upgrade must not spoil the upstream connection for the next request (no upstream keepalive)."""
+    server, nginx, token = behind
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        META + "protocolVersion": MODERN, META + "clientCapabilities": {}}}}
+    headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": MODERN, "mcp-method": "tools/list"}
+    with nginx.client(timeout=10) as http:
+        for _ in range(10):
+            assert http.get("/ws", headers=UPGRADE).status_code == 401
+            response = http.post("/mcp", json=ping, headers=headers)
+            assert response.status_code == 200, response.text
+    assert "Traceback" not in server.output()
