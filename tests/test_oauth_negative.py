@@ -31,10 +31,11 @@ from tests.oauth_flow import (
     exchange,
     password_from,
     pkce_pair,
+    refresh,
     register,
     submit,
 )
-from tests.oauth_server import error_page, fresh_address, oauth_error, oauth_server, redirect_query
+from tests.oauth_server import call_tool, error_page, fresh_address, oauth_error, oauth_server, redirect_query
 from tests.support import ServerProcess
 from vpsmcp.oauth.adapter import snapshot
 from vpsmcp.oauth.authorization import Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
@@ -106,10 +107,16 @@ def test_missing_verifier_is_invalid_request_and_spends_the_code(server: ServerP
     oauth_error(exchange(http, server.url, client, code, verifier), 400, "invalid_grant")
 
 
-def test_code_is_single_use(server: ServerProcess, http: httpx.Client, password: str) -> None:
+def test_code_is_single_use_and_a_replay_revokes_what_it_was_exchanged_for(
+    server: ServerProcess, http: httpx.Client, password: str
+) -> None:
     client, verifier, code = approved_code(http, server.url, password)
-    assert exchange(http, server.url, client, code, verifier).status_code == 200
+    first = exchange(http, server.url, client, code, verifier)
+    assert first.status_code == 200
+    assert call_tool(server.url, first.json()["access_token"]).status_code == 200
     oauth_error(exchange(http, server.url, client, code, verifier), 400, "invalid_grant")
+    assert call_tool(server.url, first.json()["access_token"]).status_code == 401, "RFC 6749 §4.1.2"
+    oauth_error(refresh(http, server.url, client, first.json()["refresh_token"]), 400, "invalid_grant")
 
 
 def test_code_of_another_client_is_invalid_grant(server: ServerProcess, http: httpx.Client, password: str) -> None:

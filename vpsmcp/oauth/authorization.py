@@ -145,6 +145,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             )
             self._add_tokens(family, token, now, rotate=False)
             self.store.add_family(family)
+            self.codes.issued(request.authorization_code.digest, family.id)
         else:
             credential: RefreshCredential = request.refresh_token
             self._add_tokens(credential.family, token, now, rotate=credential.live)
@@ -172,6 +173,14 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if isinstance(user, OwnerGrant):
             token["scope"] = " ".join(user.scopes)
         return token
+
+    def revoke_replayed(self, code: str) -> None:
+        """A spent code came back: revoke what it was exchanged for (RFC 6749 §4.1.2)."""
+        family = self.store.family(self.codes.replayed(code) or "")
+        if family is not None and family.revoked_at is None:
+            family.revoked_at = time.time()
+            self.store.commit()
+            log.warning("authorization code replayed: revoked grant %s of client %s", family.id, family.client_id)
 
     # -- refresh rotation --------------------------------------------------------
     def refresh_credential(self, token: str) -> RefreshCredential | None:
@@ -221,7 +230,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
         )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthCode | None:
-        return self.server.codes.take(code, client.client_id)  # type: ignore[no-any-return]
+        record: AuthCode | None = self.server.codes.take(code, client.client_id)
+        if record is None:
+            self.server.revoke_replayed(code)
+        return record
 
     def delete_authorization_code(self, authorization_code: AuthCode) -> None:
         """Already spent by ``query_authorization_code``."""

@@ -2,11 +2,14 @@
 
 A code is taken out of the book by the first token request that names it,
 whether that exchange then succeeds or not: a code that failed its PKCE
-check cannot be tried again (authlib alone would keep it).
+check cannot be tried again (authlib alone would keep it). A spent code is
+remembered for a while with the grant it produced, so a replay can revoke
+that grant (RFC 6749 §4.1.2: the code was stolen, and so may its tokens be).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from vpsmcp.oauth.records import digest
 
 CODE_LIFETIME = 60.0
+SPENT_MEMORY = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,7 @@ class AuthCode:
     code_challenge: str
     code_challenge_method: str
     expires_at: float
+    digest: str = ""
 
     # authlib's AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -42,6 +47,7 @@ class CodeBook:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self._codes: dict[str, AuthCode] = {}
+        self._spent: dict[str, tuple[float, str | None]] = {}  # digest -> (forget at, grant id)
 
     def expiry(self) -> float:
         """When a code issued now stops working."""
@@ -49,16 +55,33 @@ class CodeBook:
 
     def put(self, code: str, record: AuthCode) -> None:
         self.sweep()
-        self._codes[digest(code)] = record
+        key = digest(code)
+        self._codes[key] = dataclasses.replace(record, digest=key)
 
     def take(self, code: str, client_id: str) -> AuthCode | None:
         """The code's record if it is live and the client's; it is spent either way."""
-        record = self._codes.pop(digest(code), None)
-        if record is None or record.expires_at <= self.clock() or record.client_id != client_id:
+        key = digest(code)
+        record = self._codes.pop(key, None)
+        if record is None:
+            return None
+        self._spent[key] = (self.clock() + SPENT_MEMORY, None)
+        if record.expires_at <= self.clock() or record.client_id != client_id:
             return None
         return record
+
+    def issued(self, code_digest: str, grant_id: str) -> None:
+        """Remember which grant a spent code produced."""
+        if code_digest in self._spent:
+            self._spent[code_digest] = (self._spent[code_digest][0], grant_id)
+
+    def replayed(self, code: str) -> str | None:
+        """The grant of a code presented again after it was spent, if it produced one."""
+        spent = self._spent.get(digest(code))
+        return spent[1] if spent else None
 
     def sweep(self) -> None:
         now = self.clock()
         for key in [k for k, r in self._codes.items() if r.expires_at <= now]:
             del self._codes[key]
+        for key in [k for k, (forget_at, _) in self._spent.items() if forget_at <= now]:
+            del self._spent[key]

@@ -114,7 +114,7 @@ def oauth_routes(service: AuthorizationService, client_address: Any) -> Blueprin
         if request.path == "/authorize":
             if error.redirect_uri:
                 return _answer(service.error_redirect(error))
-            return _page(PageError(400, "This connection request is invalid", error.get_error_description()
+            return _page(PageError(400, "This connection request is invalid", error.description
                                    or error.error))
         return _answer(Answer(*error()))
 
