@@ -8,6 +8,7 @@ one thing wrong. The doctor runs as the command (in this process through
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -62,31 +63,37 @@ def oauth_vpsmcp(tmp_path: Path) -> Iterator[ServerProcess]:
         yield proc
 
 
-def play_browser(authorize_url: str, password: str) -> None:
-    """What the person does: open the URL, type the password, allow everything offered."""
+def play_browser(authorize_url: str, password: str, decision: str = "allow") -> None:
+    """What the person does: open the URL, type the password, allow everything offered (or deny)."""
     with httpx.Client(timeout=10) as http:
         page = http.get(authorize_url)
         assert page.status_code == 200, page.text
         offered = re.findall(r'name="scope" value="([^"]+)"', page.text)
         answer = http.post(authorize_url.split("?")[0],
-                           data={**consent_form(page), "password": password, "decision": "allow", "scope": offered})
+                           data={**consent_form(page), "password": password, "decision": decision, "scope": offered})
         assert answer.status_code == 302, answer.text
         assert http.get(answer.headers["location"]).status_code == 200  # the doctor's loopback listener
 
 
-def test_healthy_vpsmcp_passes_every_step_after_login(oauth_vpsmcp: ServerProcess, tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "vpsmcp", "doctor", oauth_vpsmcp.url + "/mcp", "--json", "--local", "--login",
+def doctor_with_login(server: ServerProcess, home: Path, decision: str = "allow") -> tuple[int, str, str]:
+    """``vpsmcp doctor --login --json`` as a child process, the test playing the browser it asks for."""
+    argv = [sys.executable, "-m", "vpsmcp", "doctor", server.url + "/mcp", "--json", "--local", "--login",
             "--no-browser", "--stream-wait", "2", "--login-timeout", "30"]
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=clean_env(tmp_path), cwd=ROOT)
+                             env=clean_env(home), cwd=ROOT)
     assert child.stderr is not None
     for line in child.stderr:
         if "/authorize?" in line:
-            play_browser(line.strip(), PASSWORD)
+            play_browser(line.strip(), PASSWORD, decision)
             break
     out, err = child.communicate(timeout=60)
+    return child.returncode, out, err
+
+
+def test_healthy_vpsmcp_passes_every_step_after_login(oauth_vpsmcp: ServerProcess, tmp_path: Path) -> None:
+    status, out, err = doctor_with_login(oauth_vpsmcp, tmp_path)
     report = json.loads(out)
-    assert child.returncode == 0, out + err
+    assert status == 0, out + err
     assert report["verdict"] == "pass"
     assert {name for name, status in statuses(report).items() if status != "pass"} == {"TLS"}  # plain http
     checks = by_name(report)
@@ -94,6 +101,17 @@ def test_healthy_vpsmcp_passes_every_step_after_login(oauth_vpsmcp: ServerProces
     assert checks["tool call"]["summary"].startswith("called ")
     assert checks["log out"]["summary"] == "the doctor's tokens are revoked"
     assert "access_token" not in out and "refresh_token" not in out
+
+
+def test_a_login_the_owner_denies_fails_the_login_step_and_skips_what_needs_it(
+    oauth_vpsmcp: ServerProcess, tmp_path: Path
+) -> None:
+    status, out, err = doctor_with_login(oauth_vpsmcp, tmp_path, decision="deny")
+    checks = by_name(json.loads(out))
+    assert status == 1, out + err
+    assert checks["login"]["status"] == "fail"
+    assert checks["login"]["summary"].startswith("authorization refused: access_denied")
+    assert checks["tools/list"]["status"] == "skip" and checks["log out"]["status"] == "skip"
 
 
 def test_vpsmcp_without_auth_is_a_warning_that_claude_connects_without_login(
@@ -197,3 +215,43 @@ def test_text_report_shows_a_line_per_step_with_cause_and_fix(capsys: pytest.Cap
 def test_a_url_that_is_not_http_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["doctor", "ftp://example.com/mcp"], env={}) == 2
     assert "is not an http(s) URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["doctor", "https://h/mcp", "--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
+        (["doctor", "https://h/mcp?x=1"], "without query"),
+    ],
+)
+def test_doctor_arguments_it_cannot_use_are_refused_by_name(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, env={}) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", [["--timeout", "0"], ["--stream-wait", "x"], ["--login-timeout", "-1"]])
+def test_doctor_time_limits_must_be_positive_numbers(flag: list[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["doctor", "https://h/mcp", *flag], env={})
+    assert raised.value.code == 2
+
+
+def test_an_empty_token_on_stdin_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["doctor", "https://h/mcp", "--token-stdin"], env={}) == 2
+    assert "--token-stdin: the first line of stdin is empty" in capsys.readouterr().err
+
+
+def test_without_url_the_configured_public_url_is_checked_or_the_doctor_asks_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text("")
+    assert main(["doctor", "--config", str(config)], env={}) == 2
+    assert "name the URL to check" in capsys.readouterr().err
+    with FakeMcpServer(Behaviour(challenge=False)) as fake:
+        config.write_text(f'[server]\npublic_url = "{fake.base}"\n')
+        assert main(["doctor", "--config", str(config), "--local", "--json", "--timeout", "5"], env={}) == 1
+    assert json.loads(capsys.readouterr().out)["url"] == fake.base + "/mcp"

@@ -37,15 +37,9 @@ def login(run: Run) -> Outcome:
                       "the doctor registers itself as a native app with a loopback redirect",
                       run.fix(fixes.REGISTRATION))
     with RedirectListener() as listener:
-        reply = register(run.probe, endpoint, {
-            "client_name": "vpsmcp doctor", "redirect_uris": [listener.redirect_uri],
-            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-            "token_endpoint_auth_method": "none", "application_type": "native",
-        })
-        client = reply.json()
-        if reply.status not in (200, 201) or not isinstance(client, dict) or "client_id" not in client:
-            return failed(f"registering the doctor: {oauth_error(reply)}", "the doctor cannot log in",
-                          run.fix(fixes.REGISTRATION))
+        client = _register_doctor(run, endpoint, listener.redirect_uri)
+        if isinstance(client, Outcome):
+            return client
         verifier, challenge = pkce_pair()
         state = secrets.token_urlsafe(24)
         url = authorize_url(str(document["authorization_endpoint"]), str(client["client_id"]), listener.redirect_uri,
@@ -68,6 +62,20 @@ def login(run: Run) -> Outcome:
     run.facts.token, run.facts.login, run.facts.login_client = body["access_token"], body, client
     return passed(f"logged in: a {body.get('token_type', 'bearer')} token for "
                   f"\"{body.get('scope', run.facts.scope)}\", valid {body.get('expires_in', '?')} s")
+
+
+def _register_doctor(run: Run, endpoint: str, redirect_uri: str) -> dict[str, Any] | Outcome:
+    """The doctor registers as what it is: a native app with a loopback redirect (RFC 8252 §7.3)."""
+    reply = register(run.probe, endpoint, {
+        "client_name": "vpsmcp doctor", "redirect_uris": [redirect_uri],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none", "application_type": "native",
+    })
+    client = reply.json()
+    if reply.status not in (200, 201) or not isinstance(client, dict) or "client_id" not in client:
+        return failed(f"registering the doctor: {oauth_error(reply)}", "the doctor cannot log in",
+                      run.fix(fixes.REGISTRATION))
+    return client
 
 
 def _check_answer(run: Run, answer: dict[str, str], state: str) -> Outcome | None:
