@@ -61,7 +61,7 @@ def openssl(*args: str, cwd: Path) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class TestCertificate:
+class TlsFiles:
     """A CA made for one run and a server certificate it signed for ``hostname``."""
 
     ca_path: Path
@@ -69,7 +69,7 @@ class TestCertificate:
     key: Path
 
     @classmethod
-    def make(cls, directory: Path, hostname: str = HOSTNAME) -> TestCertificate:
+    def make(cls, directory: Path, hostname: str = HOSTNAME) -> TlsFiles:
         directory.mkdir(parents=True, exist_ok=True)
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=vpsmcp test CA",
                 "-keyout", "ca.key", "-out", "ca.pem", "-addext", "basicConstraints=critical,CA:TRUE",
@@ -121,7 +121,7 @@ class Nginx:
     """nginx in front of ``upstream_port``, serving the shipped site at ``base_url``."""
 
     directory: Path
-    tls: TestCertificate
+    tls: TlsFiles
     https_port: int
     upstream_port: int
     read_timeout: str = "3600s"
@@ -224,7 +224,7 @@ def proxied(
     edit: Callable[[str], str] | None = None,
 ) -> Iterator[tuple[ServerProcess, Nginx]]:
     """A vpsmcp behind nginx; while open, the test hostname resolves to loopback in this process."""
-    tls = TestCertificate.make(tmp / "tls")
+    tls = TlsFiles.make(tmp / "tls")
     https_port = free_port()
     public_url = f"https://{HOSTNAME}:{https_port}"
     server = serve_from_checkout(tmp, "--public-url", public_url, *serve_args).start()

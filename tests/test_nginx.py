@@ -14,6 +14,7 @@ import contextlib
 import json
 import re
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,9 +30,11 @@ import wsproto.events
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.nginx_support import Nginx, buffering, proxied
+from tests.nginx_support import Nginx, TlsFiles, buffering, nginx_bin, proxied
 from tests.oauth_flow import grant, set_password
 from tests.support import ROOT, ServerProcess
+from vpsmcp.config import Config
+from vpsmcp.install_site import Site
 
 pytestmark = pytest.mark.slow
 
@@ -262,3 +265,17 @@ def test_requests_after_a_refused_websocket_upgrade_are_served(behind: tuple[Ser
             response = http.post("/mcp", json=ping, headers=headers)
             assert response.status_code == 200, response.text
     assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize("with_certificate", [True, False], ids=["https-site", "acme-only-site"])
+def test_the_site_install_writes_passes_nginx_t(tmp_path: Path, with_certificate: bool) -> None:
+    """The production rendering (ports 80/443, IPv4 and IPv6, certbot's paths) is valid nginx configuration."""
+    tls = TlsFiles.make(tmp_path / "tls", "mcp.example.com")
+    site = Site.public("https://mcp.example.com", Config(), str(tls.certificate), str(tls.key), str(tmp_path))
+    (tmp_path / "site.conf").write_text(site.render() if with_certificate else site.render_acme())
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nevents {{}}\nhttp {{\n    include {tmp_path / 'site.conf'};\n}}\n")
+    done = subprocess.run([nginx_bin(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "test is successful" in done.stderr, done.stderr
+    assert "[warn]" not in done.stderr, done.stderr
