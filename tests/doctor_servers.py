@@ -5,7 +5,7 @@ By default it is a well-behaved handshake-era server with OAuth discovery;
 each field of ``Behaviour`` breaks it in one way a real deployment has been
 seen to break: a 401 without ``WWW-Authenticate`` (the seed's failure), an
 issuer that differs from the resource metadata's, a ``server/discover`` that
-is never answered.
+is never answered, a redirect from ``/mcp`` to ``/mcp/``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Behaviour:
     challenge: bool = True  # ... and its 401 carries WWW-Authenticate
     prm_issuer_suffix: str = ""  # appended to authorization_servers[0] (e.g. "/")
     hang_discover: bool = False  # server/discover is never answered
+    redirect: bool = False  # /mcp redirects to /mcp/ (307), as some frameworks do
 
 
 class FakeMcpServer:
@@ -98,6 +99,8 @@ def _handler(fake: FakeMcpServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            if fake.behaviour.redirect and self.path == "/mcp":
+                return self._json(307, None, {"Location": "/mcp/"})
             if self.path.split("?")[0] != "/mcp":
                 return self._json(404, {"error": "not found"})
             if fake.behaviour.auth and not self.headers.get("authorization"):

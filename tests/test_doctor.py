@@ -191,6 +191,15 @@ def test_server_that_hangs_on_server_discover_is_flagged_not_waited_for(capsys: 
     assert checks["sessions"]["status"] == "pass"
 
 
+def test_a_redirect_on_the_mcp_url_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeMcpServer(Behaviour(redirect=True)) as fake:
+        status, report = doctor(capsys, fake.base + "/mcp")
+    challenge = by_name(report)["401 challenge"]
+    assert status == 1 and challenge["status"] == "fail"
+    assert challenge["summary"] == f"initialize without a token: HTTP 307 redirect to {fake.base}/mcp/"
+    assert "do not follow redirects" in challenge["cause"]
+
+
 def test_unreachable_server_fails_at_the_port_and_tries_nothing_else(capsys: pytest.CaptureFixture[str]) -> None:
     with FakeMcpServer(Behaviour()) as fake:
         url = fake.base + "/mcp"

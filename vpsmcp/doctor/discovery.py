@@ -36,7 +36,7 @@ def challenge(run: Run) -> Outcome:
             run.probe.open("DELETE", run.target.url, {"Mcp-Session-Id": session}).close()
         return warned("initialize succeeded without a token: no authentication",
                       "Claude connects without login — and so can anyone who knows the URL", run.fix(fixes.AUTH_OFF))
-    return refused(run, "initialize without a token", answer.status, answer.header("location"), answer.text)
+    return refused(run, "initialize without a token", answer.status, answer.header, answer.text)
 
 
 def _challenge(run: Run, header: str | None) -> Outcome:

@@ -55,7 +55,7 @@ def legacy_sse(run: Run) -> Outcome:
         if opened.status == 404:
             return _absent(run, "/sse")
         if opened.status != 200:
-            return refused(run, "GET /sse", opened.status, opened.header("location"), "")
+            return refused(run, "GET /sse", opened.status, opened.header, "")
         return _converse(run, opened, url)
     finally:
         opened.close()

@@ -61,7 +61,7 @@ def initialize(run: Run) -> Outcome:
             return warned(f"initialize: {answer.describe()}",
                           "clients of the handshake era (2025-03-26 … 2025-11-25) cannot connect")
         if answer.status != 200 and answer.error is None:
-            return refused(run, "initialize", answer.status, answer.header("location"), answer.text)
+            return refused(run, "initialize", answer.status, answer.header, answer.text)
         return failed(f"initialize: {answer.describe()}", "no client can start a session")
     info = result.get("serverInfo")
     info = info if isinstance(info, dict) else {}
