@@ -31,8 +31,9 @@ def fake_pyz(version: str = "1") -> bytes:
     """A zipapp shaped like vpsmcp's (install copies it; nothing here runs it)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("__main__.py", "print('vpsmcp')\n")
-        zf.writestr("vpsmcp/__init__.py", f"__version__ = {version!r}\n")
+        # Fixed timestamps: the same version must give the same bytes.
+        zf.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), "print('vpsmcp')\n")
+        zf.writestr(zipfile.ZipInfo("vpsmcp/__init__.py", (1980, 1, 1, 0, 0, 0)), f"__version__ = {version!r}\n")
     return b"#!/usr/bin/env python3\n" + buffer.getvalue()
 
 
