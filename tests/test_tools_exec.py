@@ -9,6 +9,7 @@ the shell switch refuse what they must. Every call lands in the audit log.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import anyio
 import pytest
 
 from tests.tool_server import MODES, ToolServer, data, error_text, serving, start_tool_server, tools_config
-from vpsmcp.tools.procfs import read_process
+from vpsmcp.tools.procfs import processes, read_process
 
 pytestmark = pytest.mark.slow
 
@@ -104,44 +105,38 @@ def test_output_streams_as_progress_while_the_command_runs(server: ToolServer, m
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_cancelling_the_call_stops_the_whole_process_tree(server: ToolServer, mode: str) -> None:
+def test_cancelling_a_silent_call_stops_the_whole_process_tree(server: ToolServer, mode: str) -> None:
+    """The command prints nothing, so the cancellation cannot ride on a failed write: it must be heard."""
+    marker = f"cancel-me-{mode}-{uuid.uuid4().hex}"
     tree: list[int] = []
 
     async def conversation() -> None:
-        ready = anyio.Event()
-
-        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-            for line in (message or "").splitlines():
-                if line.startswith("ready "):
-                    leader = int(line.split()[1])
-                    tree.extend([leader, *_children(leader)])
-                    ready.set()
-
         async with server.client(mode) as client:
             async with anyio.create_task_group() as group:
                 async def call() -> None:
                     server.calls.append("exec")
-                    await client.call_tool("exec", {"command": ["sh", "-c", SPAWN]}, progress_callback=on_progress)
+                    await client.call_tool("exec", {"command": ["sh", "-c", SPAWN, marker]})
 
                 group.start_soon(call)
-                await ready.wait()
+                while len(tree) < 3:  # the shell and its two sleeps are running
+                    await anyio.sleep(0.05)
+                    tree[:] = _tree_of(marker)
                 group.cancel_scope.cancel()
 
     server.run(conversation)
-    assert len(tree) == 3, tree  # the shell and its two background sleeps
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in tree) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in tree if _alive(pid)], "processes of the cancelled command are still running"
 
 
-SPAWN = "sleep 300 & sleep 300 & sleep 0.2; echo ready $$; wait"
+SPAWN = "sleep 300 & sleep 300 & wait"  # $0 is the marker
 
 
-def _children(pid: int) -> list[int]:
-    from vpsmcp.tools.procfs import processes
-
-    return [p.pid for p in processes() if p.ppid == pid]
+def _tree_of(marker: str) -> list[int]:
+    everything = processes()
+    leaders = [p.pid for p in everything if p.command.startswith("sh -c") and p.command.endswith(marker)]
+    return leaders + [p.pid for p in everything if p.ppid in leaders]
 
 
 def _alive(pid: int) -> bool:

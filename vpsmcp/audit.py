@@ -108,7 +108,10 @@ class AuditLog:
             "error": call.detail[:MAX_STRING] if call.detail else None,
             "duration_ms": round(call.duration * 1000, 3),
         }
-        self._writer.submit(self._append_logged, fields)
+        try:
+            self._writer.submit(self._append_logged, fields)
+        except RuntimeError:  # the writer has stopped: a call cancelled during shutdown is still recorded
+            self._append_logged(fields)
 
     def _append_logged(self, fields: dict[str, Any]) -> None:
         try:

@@ -75,9 +75,13 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
     except JsonRpcError as exc:
         raise TransportError(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message, exc.data, id=message.id) from None
     task = asyncio.create_task(run_request(ep.dispatcher, message, ctx, None, stream))
-    if not accepts(headers)[1] or await settled(stream, ep.heartbeat):
-        await task
-        return json_answer(stream, False, status_of)
+    try:
+        if not accepts(headers)[1] or await settled(stream, ep.heartbeat):
+            await task
+            return json_answer(stream, False, status_of)
+    except asyncio.CancelledError:  # the client closed the POST before any answer: that cancels the call too
+        task.cancel()
+        raise
     return event_stream(_cancel_on_close(task, relay(stream, ep.heartbeat, ids=False)))
 
 

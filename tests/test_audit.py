@@ -1,0 +1,211 @@
+"""The audit log: chained records, redaction, rotation, and ``vpsmcp audit [--verify]`` catching tampering.
+
+The last tests run a real server: every tools/call — built-in or plugin, a
+result, a tool error, a refusal, a cancellation — becomes one record.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.support import ROOT
+from tests.tool_server import start_tool_server, tools_config
+from vpsmcp import cli
+from vpsmcp.audit import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
+from vpsmcp.audit_verify import verify
+from vpsmcp.config import AuditConfig
+from vpsmcp.protocol.tool_calls import ToolCall
+
+
+def write(directory: Path, count: int, config: AuditConfig | None = None) -> AuditLog:
+    audit = AuditLog.open(directory, config or AuditConfig())
+    for n in range(count):
+        audit.record(ToolCall(f"tool{n}", {"n": n}, "client-1", "token-1", "ok", None, 0.01))
+    audit.close()
+    return audit
+
+
+def lines(directory: Path, name: str = LOG_NAME) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (directory / name).read_text().splitlines()]
+
+
+def rewrite(directory: Path, records: list[dict[str, Any]], name: str = LOG_NAME) -> None:
+    (directory / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def problems(directory: Path) -> str:
+    verdict = verify(directory)
+    assert not verdict.ok, "tampering went unnoticed"
+    return "\n".join(verdict.problems)
+
+
+def test_records_are_chained_private_and_in_call_order(tmp_path: Path) -> None:
+    write(tmp_path, 5)
+    records = lines(tmp_path)
+    assert [r["tool"] for r in records] == [f"tool{n}" for n in range(5)]
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5] and records[0]["prev"] == GENESIS
+    assert all(r["prev"] == before["hash"] == record_hash(before) for before, r in zip(records, records[1:]))
+    assert records[0]["client"] == "client-1" and records[0]["token"] == "token-1" and records[0]["duration_ms"] == 10.0
+    assert stat.S_IMODE((tmp_path / LOG_NAME).stat().st_mode) == 0o600
+    assert json.loads((tmp_path / HEAD_NAME).read_text()) == {"seq": 5, "hash": records[-1]["hash"]}
+    verdict = verify(tmp_path)
+    assert verdict.ok and (verdict.records, verdict.first_seq, verdict.last_seq) == (5, 1, 5)
+
+
+def test_secrets_are_redacted_and_long_values_summarised() -> None:
+    arguments = {"path": "/etc/app.conf", "password": "hunter2", "api_token": "t0k3n", "Authorization": "Bearer x",
+                 "nested": [{"secret_key": "s"}, {"content": "y" * 5000}]}
+    shown = redact(arguments)
+    assert shown["path"] == "/etc/app.conf"
+    assert shown["password"] == shown["api_token"] == shown["Authorization"] == "[redacted]"
+    assert shown["nested"][0]["secret_key"] == "[redacted]"
+    assert shown["nested"][1]["content"].startswith("[5000 characters, sha256 ")
+    assert "hunter2" not in json.dumps(shown) and "yyyy" not in json.dumps(shown)
+
+
+def test_an_edited_record_is_detected(tmp_path: Path) -> None:
+    write(tmp_path, 4)
+    records = lines(tmp_path)
+    records[1]["status"] = "error"
+    rewrite(tmp_path, records)
+    assert "line 2 (record 2): its content does not match its hash (edited)" in problems(tmp_path)
+
+
+def test_an_edited_record_with_a_fresh_hash_breaks_the_chain_after_it(tmp_path: Path) -> None:
+    write(tmp_path, 4)
+    records = lines(tmp_path)
+    records[1]["tool"] = "harmless"
+    records[1]["hash"] = record_hash(records[1])
+    rewrite(tmp_path, records)
+    assert "line 3 (record 3): does not chain to record 2" in problems(tmp_path)
+
+
+def test_the_last_record_edited_with_a_fresh_hash_differs_from_the_head(tmp_path: Path) -> None:
+    write(tmp_path, 3)
+    records = lines(tmp_path)
+    records[-1]["tool"] = "harmless"
+    records[-1]["hash"] = record_hash(records[-1])
+    rewrite(tmp_path, records)
+    assert "record 3 is not the record audit.head names" in problems(tmp_path)
+
+
+def test_records_cut_from_the_end_are_detected(tmp_path: Path) -> None:
+    write(tmp_path, 5)
+    rewrite(tmp_path, lines(tmp_path)[:3])
+    assert "the log ends at record 3, but record 5 was written" in problems(tmp_path)
+
+
+def test_a_line_cut_in_the_middle_is_detected(tmp_path: Path) -> None:
+    write(tmp_path, 3)
+    data = (tmp_path / LOG_NAME).read_bytes()
+    (tmp_path / LOG_NAME).write_bytes(data[: len(data) - 20])
+    found = problems(tmp_path)
+    assert "the last line is incomplete" in found and "not a JSON record" in found
+
+
+def test_a_removed_record_is_detected(tmp_path: Path) -> None:
+    write(tmp_path, 4)
+    records = lines(tmp_path)
+    rewrite(tmp_path, records[:1] + records[2:])
+    assert "line 2 (record 3): follows record 1 (records removed or inserted)" in problems(tmp_path)
+
+
+def test_a_missing_head_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, 2)
+    (tmp_path / HEAD_NAME).unlink()
+    assert "audit.head is missing" in problems(tmp_path)
+
+
+def test_rotation_keeps_the_chain_across_files_and_drops_the_oldest(tmp_path: Path) -> None:
+    write(tmp_path, 40, AuditConfig(max_bytes=2000, keep=3))
+    names = sorted(p.name for p in tmp_path.glob(LOG_NAME + "*"))
+    assert names == [LOG_NAME, LOG_NAME + ".1", LOG_NAME + ".2", LOG_NAME + ".3"]
+    assert all(stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600 for name in names)
+    verdict = verify(tmp_path)
+    assert verdict.ok, verdict.problems
+    assert verdict.last_seq == 40 and verdict.first_seq is not None and verdict.first_seq > 1  # older files dropped
+    assert lines(tmp_path)[0]["prev"] == lines(tmp_path, LOG_NAME + ".1")[-1]["hash"]
+    rotated = lines(tmp_path, LOG_NAME + ".2")
+    rotated[0]["tool"] = "harmless"
+    rewrite(tmp_path, rotated, LOG_NAME + ".2")
+    assert "audit.jsonl.2 line 1" in problems(tmp_path)
+
+
+def test_a_reopened_log_goes_on_with_the_chain(tmp_path: Path) -> None:
+    write(tmp_path, 3)
+    write(tmp_path, 2)
+    assert [r["seq"] for r in lines(tmp_path)] == [1, 2, 3, 4, 5] and verify(tmp_path).ok
+
+
+def test_a_torn_last_line_is_kept_as_evidence_and_the_chain_goes_on(tmp_path: Path) -> None:
+    write(tmp_path, 2)
+    with open(tmp_path / LOG_NAME, "ab") as out:
+        out.write(b'{"seq":3,"tool":"half')
+    write(tmp_path, 1)
+    assert [r["seq"] for r in verify_records(tmp_path)] == [1, 2, 3]
+    assert "line 3: not a JSON record" in problems(tmp_path)
+
+
+def verify_records(directory: Path) -> list[dict[str, Any]]:
+    from vpsmcp.audit_verify import records
+
+    return list(records(directory))
+
+
+def test_cli_shows_records_and_verify_sets_the_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(tmp_path, 3)
+    assert cli.main(["audit", "--state-dir", str(tmp_path), "-n", "2"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert len(shown) == 2 and "#2  tool1  ok" in shown[0] and "client=client-1 token=token-1" in shown[0]
+    assert cli.main(["audit", "--state-dir", str(tmp_path), "--json", "-n", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["seq"] == 3
+    assert cli.main(["audit", "--verify", "--state-dir", str(tmp_path)]) == 0
+    assert "audit log ok: 3 records, #1 to #3" in capsys.readouterr().out
+    records = lines(tmp_path)
+    records[0]["arguments"] = {"n": 99}
+    rewrite(tmp_path, records)
+    assert cli.main(["audit", "--verify", "--state-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("audit log NOT intact") and "record 1): its content does not match its hash" in out
+
+
+PLUGIN = ROOT / "tests" / "echo_plugin.py"
+
+
+def test_every_kind_of_tool_call_through_a_server_is_recorded(tmp_path: Path) -> None:
+    config = f'[plugins]\nmodules = ["{PLUGIN}"]\n' + tools_config([tmp_path], exec_enabled=True)
+    server = start_tool_server(tmp_path, config)
+    try:
+        server.call("echo", {"text": "plugin"})
+        server.call("files_write", {"path": "big.txt", "content": "z" * 3000})
+        server.call("files_read", {"path": "../escape"})
+        server.refused("no_such_tool")
+
+        async def cancelled() -> None:
+            async with server.client("legacy") as client:  # notifications/cancelled, at once
+                async with anyio.create_task_group() as group:
+                    async def call() -> None:
+                        server.calls.append("exec")
+                        await client.call_tool("exec", {"command": ["sleep", "30"]})
+
+                    group.start_soon(call)
+                    await anyio.sleep(1.0)
+                    group.cancel_scope.cancel()
+
+        server.run(cancelled)
+    finally:
+        records = server.check_audit()
+    by_tool = {r["tool"]: r for r in records}
+    assert [(r["tool"], r["status"]) for r in records] == [
+        ("echo", "ok"), ("files_write", "ok"), ("files_read", "error"), ("no_such_tool", "refused"), ("exec", "cancelled")]
+    assert by_tool["files_write"]["arguments"]["content"].startswith("[3000 characters, sha256")
+    assert "may not contain '..'" in by_tool["files_read"]["error"]
+    assert by_tool["no_such_tool"]["error"] == "Unknown tool: no_such_tool"
+    assert 900 <= by_tool["exec"]["duration_ms"] < 10000
+    assert all(r["client"] is None and r["token"] is None for r in records)  # --no-auth: nobody signed in
