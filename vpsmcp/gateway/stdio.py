@@ -50,6 +50,7 @@ class StdioLink:
         self.wire = wire
         self.proc: asyncio.subprocess.Process | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._outgoing: list[bytes] = []
         self._lost = False
 
     def describe(self) -> str:
@@ -72,10 +73,20 @@ class StdioLink:
         self._tasks = [asyncio.create_task(self._read_stdout()), asyncio.create_task(self._read_stderr())]
 
     async def send(self, message: Message) -> None:
+        """Queue the line; lines queued in one turn of the event loop go out in one write (one syscall)."""
         stdin = self.proc.stdin if self.proc else None
         if stdin is None or stdin.is_closing():
             raise UpstreamError(self.name, "is not running")
-        stdin.write(jsonrpc.encode(message) + b"\n")
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing.append(jsonrpc.encode(message) + b"\n")
+
+    def _flush(self) -> None:
+        lines, self._outgoing = self._outgoing, []
+        stdin = self.proc.stdin if self.proc else None
+        if stdin is None or stdin.is_closing():
+            return
+        stdin.write(b"".join(lines))
         if stdin.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             self._lose("stopped reading its stdin")
 
