@@ -40,7 +40,7 @@ class Options:
 class Stream:
     """A timed event stream: when its headers and each item arrived (seconds after the request)."""
 
-    url: str
+    path: str
     headers_at: float
     arrivals: list[tuple[float, bool]]  # (seconds, is a comment)
     primed: bool  # whether the server sends an event at once (priming, or the legacy endpoint event)

@@ -100,23 +100,23 @@ def _time_items(opened: Opened, until: float, start: float) -> list[tuple[float,
 def _judge_delivery(run: Run, s: Stream) -> Outcome:
     if s.primed:
         if not s.arrivals:
-            return failed(f"{s.url}: headers after {s.headers_at:.2f} s, then nothing for {s.window:g} s, "
+            return failed(f"{s.path}: headers after {s.headers_at:.2f} s, then nothing for {s.window:g} s, "
                           "though the server sends an event at once",
                           "a proxy buffers the stream: events reach clients late or never, and Claude gives up",
                           run.fix(fixes.BUFFERING))
         delay = s.arrivals[0][0] - s.headers_at
         if delay > FIRST_EVENT_LIMIT:
-            return failed(f"{s.url}: the first event came {delay:.1f} s after the headers, though sent at once",
+            return failed(f"{s.path}: the first event came {delay:.1f} s after the headers, though sent at once",
                           "a proxy buffers the stream", run.fix(fixes.BUFFERING))
     lumps = _lumps(s.arrivals[1:] if s.primed else s.arrivals)
     if lumps:
-        return failed(f"{s.url}: {lumps} keep-alives arrived together after a silence",
+        return failed(f"{s.path}: {lumps} keep-alives arrived together after a silence",
                       "a proxy holds events back and lets them go in lumps", run.fix(fixes.BUFFERING))
     if not s.arrivals:
-        return skipped(f"{s.url}: nothing arrived in {s.window:g} s to time")
+        return skipped(f"{s.path}: nothing arrived in {s.window:g} s to time")
     first = f"first event {1000 * (s.arrivals[0][0] - s.headers_at):.0f} ms after the headers" if s.primed else "events"
     count = f"{len(s.arrivals)} item" + ("" if len(s.arrivals) == 1 else "s")
-    return passed(f"{s.url}: {first}; {count} in {s.window:g} s, none held back")
+    return passed(f"{s.path}: {first}; {count} in {s.window:g} s, none held back")
 
 
 def _lumps(arrivals: list[tuple[float, bool]]) -> int:
