@@ -9,81 +9,26 @@ consent form with the owner password, and passes the redirect back.
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import anyio
 import httpx
-import httpx2
 import pytest
-from pydantic import AnyUrl
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from tests.oauth_flow import HIDDEN, password_from
+from tests.oauth_flow import password_from
+from tests.sdk_oauth import REDIRECT_URI, Login, MemoryStorage, Owner, call_with_login
 from tests.support import ServerProcess, clean_env, serve_from_checkout
 
 pytestmark = pytest.mark.slow
 
 PLUGIN = Path(__file__).resolve().parent / "sdk_plugin.py"
-REDIRECT_URI = "http://127.0.0.1:9/callback"
-TIMEOUT = 60.0
-
-
-@dataclass
-class Owner:
-    """Acts at the consent page for ``password``, granting every scope offered."""
-
-    password: str
-    location: str = ""
-    pages: int = 0
-
-    async def redirect_handler(self, authorization_url: str) -> None:
-        async with httpx2.AsyncClient(timeout=10) as http:
-            page = await http.get(authorization_url)
-            assert page.status_code == 200, page.text
-            self.pages += 1
-            form: dict[str, Any] = {k: html.unescape(v) for k, v in HIDDEN.findall(page.text)}
-            form.update(password=self.password, decision="allow",
-                        scope=re.findall(r'name="scope" value="([^"]+)"', page.text))
-            answer = await http.post(authorization_url.split("?")[0], data=form)
-        assert answer.status_code == 302, answer.text
-        self.location = answer.headers["location"]
-
-    async def callback_handler(self) -> AuthorizationCodeResult:
-        query = parse_qs(urlsplit(self.location).query)
-        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
-
-
-@dataclass
-class MemoryStorage:
-    tokens: OAuthToken | None = None
-    client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 def config_for(tmp: Path, extra: str = "") -> Path:
@@ -103,27 +48,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def connect_and_add(server: ServerProcess, storage: MemoryStorage, owner: Owner, mode: str,
                     metadata_url: str | None = None, expired: bool = False) -> tuple[str | None, list[str]]:
     """One client session: (protocol version, texts of add(2, 40))."""
-
-    async def conversation() -> tuple[str | None, list[str]]:
-        provider = OAuthClientProvider(
-            server.url + "/mcp",
-            OAuthClientMetadata(redirect_uris=[AnyUrl(REDIRECT_URI)], client_name="SDK test",
-                                token_endpoint_auth_method="none" if metadata_url else None),
-            storage,
-            redirect_handler=owner.redirect_handler,
-            callback_handler=owner.callback_handler,
-            client_metadata_url=metadata_url,
-        )
-        if expired:  # the SDK refreshes only when its own clock says the token expired: make it say so
-            provider.context.token_expiry_time = 1.0
-        with anyio.fail_after(TIMEOUT):
-            async with httpx2.AsyncClient(auth=provider, timeout=TIMEOUT) as http:
-                async with Client(streamable_http_client(server.url + "/mcp", http_client=http), mode=mode) as client:
-                    result = await client.call_tool("add", {"a": 2, "b": 40})
-                    return client.protocol_version, [getattr(block, "text", "") for block in result.content]
-
     try:
-        return anyio.run(conversation)
+        return call_with_login(server.url + "/mcp", Login(owner, storage), "add", {"a": 2, "b": 40}, mode,
+                               metadata_url, expired)
     except BaseException:
         print(server.output())
         raise
