@@ -398,6 +398,45 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceConfig:
+    """``[trace]``: the connection trace (STATE_DIR/trace.jsonl, read by `vpsmcp logs`)."""
+
+    flows: int = setting(200, "Connection flows kept in memory for the status page; the oldest go first.", _at_least_one)
+    max_bytes: int = setting(
+        5 * 1024 * 1024, "Size at which trace.jsonl is rotated to trace.jsonl.1.", _at_least_one
+    )
+    keep: int = setting(3, "Rotated trace files kept; older ones are deleted.", _at_least_one)
+
+
+def _metrics_token(value: str) -> str | None:
+    if value == "" or len(value) >= 32:
+        return None
+    return "at least 32 characters (or empty to serve /metrics to loopback only)"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus metrics at /metrics."""
+
+    enabled: bool = setting(False, "Serve /metrics (Prometheus text format). Off: /metrics is 404.")
+    token: str = setting(
+        "",
+        "Bearer token a scraper must send (Authorization: Bearer TOKEN). Empty: /metrics answers only "
+        "requests from loopback that came through no proxy (no X-Forwarded-For or Forwarded header).",
+        _metrics_token,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusConfig:
+    """``[status]``: the owner's status page at /status (log in with the owner password)."""
+
+    login_lifetime: float = setting(
+        12 * 3600.0, "Seconds a status-page login lasts; changing the owner password ends every login.", _positive
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``Config()`` is the embedded default."""
 
@@ -408,6 +447,9 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    trace: TraceConfig = field(default_factory=TraceConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
     upstreams: Mapping[str, UpstreamConfig] = setting(
         {}, "The gateway's upstream MCP servers, one table each: [upstreams.NAME].", _upstream_name
     )

@@ -1,0 +1,167 @@
+"""The connection trace of a running server: flows in memory, the journal on disk, the metrics.
+
+The middleware hands each request over when its answer starts (``answered``)
+and when it is done (``ended``); the gate, the dispatcher and the
+authorization service leave notes on it in between through ``CURRENT``. A
+note that arrives after the answer started (a call answered on an event
+stream or a WebSocket) becomes a step of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from vpsmcp.trace.flows import Flow, FlowBook
+from vpsmcp.trace.journal import FILE_NAME, Journal
+from vpsmcp.trace.metrics import Metrics
+from vpsmcp.trace.pending import CURRENT, MAX_ERROR_BODY, Pending
+from vpsmcp.trace.steps import UNTRACED, Note, Step, clip, describe, is_error
+
+FLUSH_INTERVAL = 1.0
+ERROR_CODE = re.compile(r"[a-z_]{1,40}")
+CAPTURED = frozenset({"token", "register"})
+
+
+class Tracer:
+    """Flows, journal and metrics, fed by the middleware and the observers."""
+
+    def __init__(self, book: FlowBook, journal: Journal, trusted: frozenset[str] = frozenset()) -> None:
+        self.book = book
+        self.journal = journal
+        self.trusted = trusted
+        self.metrics = Metrics()
+        self._untold: set[Flow] = set()
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path, flows: int, max_bytes: int, keep: int,
+                     trusted: frozenset[str] = frozenset()) -> Tracer:
+        return cls(FlowBook(flows), Journal(state_dir / FILE_NAME, max_bytes, keep), trusted)
+
+    # -- the middleware ---------------------------------------------------
+    def answered(self, pending: Pending, status: int, headers: Any) -> None:
+        """The answer starts: count it and, unless an error body must be read first, trace it."""
+        pending.status = status
+        if headers is not None:
+            for name, value in headers:
+                if name == b"content-type":
+                    pending.stream = value.startswith(b"text/event-stream")
+                    break
+        elif status == 101:
+            pending.stream = True
+        self.metrics.streams += pending.stream
+        if status >= 400 and pending.kind in CAPTURED:
+            pending.capture = bytearray()
+            return
+        self.commit(pending)
+
+    def body(self, pending: Pending, chunk: bytes, more: bool) -> None:
+        """A chunk of a captured error body; the last one traces the request."""
+        assert pending.capture is not None
+        pending.capture += chunk[: MAX_ERROR_BODY - len(pending.capture)]
+        if not more:
+            self.commit(pending)
+
+    def ended(self, pending: Pending) -> None:
+        self.metrics.streams -= pending.stream
+        if not pending.committed:
+            self.commit(pending)  # never answered: the client went away, or the server failed
+
+    def commit(self, pending: Pending) -> None:
+        pending.committed = True
+        now = time.time()
+        notes = tuple(pending.notes) if pending.notes else ()
+        error = is_error(pending.status, pending.refused, notes)
+        self.metrics.answered(pending.label, pending.status, time.monotonic() - pending.started, now, error)
+        if pending.kind in UNTRACED:
+            return
+        flow = self.book.place(pending.client_id, lambda: pending.pair(self.trusted), now, pending.kind != "other")
+        if flow is None:
+            return
+        key = (pending.scope.get("method"), pending.scope.get("path"), pending.status, notes, pending.refused)
+        step = flow.record(key, error, now, lambda: self._step(pending, notes, error, now))
+        self._tell(flow, step, pending)
+
+    def _step(self, pending: Pending, notes: tuple[Note, ...], error: bool, now: float) -> Step:
+        outcome, stage = describe(pending.kind, pending.method, pending.status, notes, pending.refused,
+                                  _error_code(pending.capture))
+        ms = (time.monotonic() - pending.started) * 1000
+        return Step(now, pending.method, pending.path, pending.status, outcome, stage, error, ms)
+
+    def _tell(self, flow: Flow, step: Step | None, pending: Pending) -> None:
+        if step is None:
+            self._untold.add(flow)
+            return
+        address, agent = pending.pair(self.trusted)
+        entry: dict[str, Any] = {"flow": flow.id, **step.to_json(), "addr": address, "ua": agent}
+        if flow.client_id is not None:
+            entry["client"] = flow.client_id
+        self.journal.add(entry)
+
+    # -- the observers ----------------------------------------------------
+    def client(self, client_id: str | None, event: str = "", detail: str = "") -> None:
+        """``AuthEvents``: the authorization service names the client and what happened."""
+        pending = CURRENT.get()
+        if pending is None:
+            return
+        if client_id:
+            pending.client_id = clip(client_id, 200)
+        if event:
+            self._note(pending, event, detail)
+
+    def rpc(self, method: str, name: str | None, outcome: str) -> None:
+        """The dispatcher answered ``method`` (about tool or prompt ``name``) with ``outcome``."""
+        if method == "tools/call":
+            self.metrics.tool_called(name or "unknown", outcome)
+        pending = CURRENT.get()
+        if pending is not None:
+            self._note(pending, f"{method} {clip(name, 60)}" if name else method, outcome)
+
+    def _note(self, pending: Pending, subject: str, result: str) -> None:
+        if not pending.committed:
+            pending.note(subject, result)
+            return
+        now = time.time()
+        flow = self.book.place(pending.client_id, lambda: pending.pair(self.trusted), now, True)
+        assert flow is not None
+        notes = ((subject, result),)
+        error = is_error(pending.status, "", notes)
+        step = flow.record(("late", pending.scope.get("path"), notes), error, now,
+                           lambda: self._step(pending, notes, error, now))
+        self._tell(flow, step, pending)
+
+    # -- writing ----------------------------------------------------------
+    def flush(self) -> None:
+        """Write the steps taken and a tally for each flow that had requests only counted."""
+        now = time.time()
+        for flow in self._untold:
+            more, errors = flow.tally()
+            if more and flow.last is not None:
+                self.journal.add({"flow": flow.id, "t": round(flow.seen, 3), "tally": more, "errors": errors,
+                                  "last": f"{flow.last.route} {flow.last.status} {flow.last.outcome}"})
+        self._untold.clear()
+        if self.journal.dropped:
+            self.journal.add({"t": round(now, 3), "dropped": self.journal.dropped})
+            self.journal.dropped = 0
+        self.journal.flush()
+
+    async def run(self) -> None:
+        """Flush once a second until cancelled (the server's background task)."""
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            self.flush()
+
+
+def _error_code(body: bytearray | None) -> str:
+    """The ``error`` member of an OAuth error body (RFC 6749 §5.2), if it looks like one."""
+    if not body:
+        return ""
+    try:
+        code = json.loads(bytes(body)).get("error", "")
+    except (ValueError, AttributeError):
+        return ""
+    return code if isinstance(code, str) and ERROR_CODE.fullmatch(code) else ""
