@@ -41,6 +41,14 @@ DETAILS = s.obj(
      "networks": s.strings(), "labels": s.obj({})},
     required=("id", "name", "image", "state", "running", "command", "env_names", "ports", "mounts", "networks"),
 )
+NAME_INPUT = s.string("Container name or id.")
+LIST_INPUTS = s.inputs({"all": s.boolean("Stopped ones too.", default=True), **s.paging(100, 1000)})
+LOGS_INPUTS = s.inputs(
+    {"name": NAME_INPUT, "lines": s.integer(default=100, minimum=1, maximum=10000),
+     "since": s.string("Only newer lines: a timestamp or a duration such as 10m.")},
+    required=("name",),
+)
+CONTROL_INPUTS = s.inputs({"name": NAME_INPUT, "action": s.string(enum=ACTIONS)}, ("name", "action"))
 LOGS = s.obj({"name": s.string(), "stdout": s.string(), "stderr": s.string()}, required=("name", "stdout", "stderr"))
 
 
@@ -79,23 +87,19 @@ def tools(box: Toolbox) -> list[Tool]:
         data = {"action": action, **parse_inspect(done.stdout.data.decode(errors="replace"))}
         return result(data, fields(data), box.limit)
 
-    name = s.string("Container name or id.")
     observe = Declarer(READ, box.timeout)
     return [
         observe("containers_list", "List containers", "Containers with image, state and ports.", list_containers,
-                s.inputs({"all": s.boolean("Stopped ones too.", default=True), **s.paging(100, 1000)}),
-                s.listing("containers", CONTAINER)),
+                LIST_INPUTS, s.listing("containers", CONTAINER)),
         observe("containers_inspect", "Inspect a container", "A container's state, health, command, ports, "
-                "mounts, networks and environment variable names.", inspect, s.inputs({"name": name}, ("name",)),
+                "mounts, networks and environment variable names.", inspect, s.inputs({"name": NAME_INPUT}, ("name",)),
                 DETAILS),
         observe("containers_logs", "Container logs", "The last lines a container wrote, with timestamps.", logs,
-                s.inputs({"name": name, "lines": s.integer(default=100, minimum=1, maximum=10000),
-                          "since": s.string("Only newer lines: a timestamp or a duration such as 10m.")}, ("name",)),
-                LOGS),
+                LOGS_INPUTS, LOGS),
         Declarer(CONTROL, box.timeout, Effect(read_only=False, destructive=True, idempotent=False))(
             "containers_control", "Control a container", "Start, stop or restart a container.", control,
-            s.inputs({"name": name, "action": s.string(enum=ACTIONS)}, ("name", "action")),
-            s.obj({**DETAILS["properties"], "action": s.string()}, required=(*DETAILS["required"], "action"))),
+            CONTROL_INPUTS, s.obj({**DETAILS["properties"], "action": s.string()},
+                                  required=(*DETAILS["required"], "action"))),
     ]
 
 

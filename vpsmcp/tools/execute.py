@@ -77,20 +77,23 @@ def tools(box: Toolbox) -> list[Tool]:
         }
         return result(data, _render(data, timeout), 2 * box.limit + 1000, hint)
 
-    inputs = s.inputs({
+    return [
+        Declarer(EXEC, None, Effect(read_only=False, destructive=True, idempotent=False, open_world=True))(
+            "exec", "Run a command", "Run a command on the server and return its exit status and output; the "
+            "output also streams as progress notifications while it runs.", execute, _inputs(box), OUTPUT),
+    ]
+
+
+def _inputs(box: Toolbox) -> s.Schema:
+    return s.inputs({
         "command": {**s.strings("The program and its arguments, e.g. [\"ls\", \"-la\"]; no shell is involved."),
                     "minItems": 1},
         "shell": s.string("A command line for /bin/sh -c (only when tools.exec_allow_shell is on)."),
         "cwd": s.string("Working directory under the allowed roots. Default: the first root."),
-        "timeout": s.number(f"Seconds before the command is stopped. Default {config.exec_timeout:g}.",
-                            minimum=0.1, maximum=config.exec_max_timeout),
+        "timeout": s.number(f"Seconds before the command is stopped. Default {box.config.exec_timeout:g}.",
+                            minimum=0.1, maximum=box.config.exec_max_timeout),
         "stdin": s.string("Text given to the command on standard input."),
     })
-    return [
-        Declarer(EXEC, None, Effect(read_only=False, destructive=True, idempotent=False, open_world=True))(
-            "exec", "Run a command", "Run a command on the server and return its exit status and output; the "
-            "output also streams as progress notifications while it runs.", execute, inputs, OUTPUT),
-    ]
 
 
 def _command(box: Toolbox, args: Args) -> tuple[list[str], str]:

@@ -46,6 +46,7 @@ ENTRY = s.obj(
     },
     required=("name", "type", "size", "mode", "permissions", "owner", "group", "modified", "target"),
 )
+LIST_INPUTS = s.inputs({"path": {**PATH, "default": "."}, **s.paging(200, 5000)})
 READ_OUTPUT = s.obj(
     {
         "path": s.string(),
@@ -62,19 +63,6 @@ READ_OUTPUT = s.obj(
 
 def tools(box: Toolbox) -> list[Tool]:
     """files_list, files_stat, files_read."""
-    list_inputs = s.inputs({"path": {**PATH, "default": "."}, **s.paging(200, 5000)})
-    read_inputs = s.inputs(
-        {
-            "path": PATH,
-            "offset": s.integer("First byte to read.", default=0, minimum=0),
-            "length": s.integer(
-                f"Bytes to read; at most {box.config.max_read_bytes} (tools.max_read_bytes).",
-                default=min(box.config.max_read_bytes, box.limit), minimum=1,
-            ),
-        },
-        required=("path",),
-    )
-
     async def list_dir(ctx: Context, args: Args) -> ToolResult:
         shown, entries = await asyncio.to_thread(_list, box, args.text("path"))
         chunk = page(entries, args.integer("offset"), args.integer("limit"))
@@ -101,14 +89,28 @@ def tools(box: Toolbox) -> list[Tool]:
     observe = Declarer(READ, box.timeout)
     return [
         observe("files_list", "List a directory", "List a directory under the allowed roots, page by page.",
-                run=list_dir, inputs=list_inputs, output=s.listing("entries", ENTRY, path=s.string())),
+                run=list_dir, inputs=LIST_INPUTS, output=s.listing("entries", ENTRY, path=s.string())),
         observe("files_stat", "File details", "Type, size, permissions, owner and times of one path "
                 "(a symbolic link itself, not its target).", run=stat_path,
                 inputs=s.inputs({"path": PATH}, ("path",)), output=_stat_schema()),
         observe("files_read", "Read a file", "Read a text file, or a byte range of any file (binary comes "
                 "back as base64). Large files are read in parts: pass next_offset as offset.",
-                run=read_file, inputs=read_inputs, output=READ_OUTPUT),
+                run=read_file, inputs=_read_inputs(box), output=READ_OUTPUT),
     ]
+
+
+def _read_inputs(box: Toolbox) -> s.Schema:
+    return s.inputs(
+        {
+            "path": PATH,
+            "offset": s.integer("First byte to read.", default=0, minimum=0),
+            "length": s.integer(
+                f"Bytes to read; at most {box.config.max_read_bytes} (tools.max_read_bytes).",
+                default=min(box.config.max_read_bytes, box.limit), minimum=1,
+            ),
+        },
+        required=("path",),
+    )
 
 
 def describe(name: str, info: os.stat_result, target: str | None) -> dict[str, Any]:

@@ -47,6 +47,13 @@ INTERFACE = s.obj(
 ROUTE = s.obj({"family": s.string(), "destination": s.string(), "gateway": s.nullable(s.string()),
                "device": s.nullable(s.string()), "source": s.nullable(s.string()), "metric": s.nullable(s.integer())},
               required=("family", "destination", "gateway", "device", "source", "metric"))
+SOCKETS_INPUTS = s.inputs({"all": s.boolean("Every socket, not only listening ones.", default=False),
+                           **s.paging(200, 5000)})
+CHECK_INPUTS = s.inputs({
+    "host": s.string("Host name or address."),
+    "port": s.integer("TCP port to connect to; without it only DNS is checked.", minimum=1, maximum=65535),
+    "timeout": s.number("Seconds for each step.", default=5.0, minimum=0.1, maximum=30.0),
+}, required=("host",))
 CHECK = s.obj(
     {
         "host": s.string(), "port": s.nullable(s.integer()),
@@ -84,22 +91,15 @@ def tools(box: Toolbox) -> list[Tool]:
         data = await connectivity(args.text("host"), args.integer_or_none("port"), args.number("timeout"))
         return result(data, _render_check(data), box.limit)
 
-    sockets_inputs = s.inputs({"all": s.boolean("Every socket, not only listening ones.", default=False),
-                               **s.paging(200, 5000)})
-    check_inputs = s.inputs({
-        "host": s.string("Host name or address."),
-        "port": s.integer("TCP port to connect to; without it only DNS is checked.", minimum=1, maximum=65535),
-        "timeout": s.number("Seconds for each step.", default=5.0, minimum=0.1, maximum=30.0),
-    }, required=("host",))
     return [
         observe("network_interfaces", "Network interfaces", "Interfaces with state, MTU, MAC and addresses.",
                 interfaces, s.inputs({}), s.obj({"interfaces": s.array(INTERFACE)}, required=("interfaces",))),
         observe("network_routes", "Routes", "The IPv4 and IPv6 routing tables.", routes, s.inputs({}),
                 s.obj({"routes": s.array(ROUTE)}, required=("routes",))),
         observe("network_sockets", "Sockets", "Listening TCP and UDP sockets (or all, with all: true) and the "
-                "process holding each.", open_sockets, sockets_inputs, s.listing("sockets", SOCKET)),
+                "process holding each.", open_sockets, SOCKETS_INPUTS, s.listing("sockets", SOCKET)),
         observe("network_check", "Connectivity check", "Resolve a host name and, given a port, open a TCP "
-                "connection to it, each step with a time limit.", check, check_inputs, CHECK,
+                "connection to it, each step with a time limit.", check, CHECK_INPUTS, CHECK,
                 effect=Effect(read_only=True, open_world=True)),
     ]
 

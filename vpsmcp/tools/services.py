@@ -26,6 +26,13 @@ ACTIONS = ("start", "stop", "restart", "reload", "enable", "disable")
 STATES = ("all", "active", "running", "failed", "inactive")
 UNIT = s.obj({"unit": s.string(), "load": s.string(), "active": s.string(), "sub": s.string(),
               "description": s.string()}, required=("unit", "load", "active", "sub", "description"))
+LIST_INPUTS = s.inputs({
+    "state": s.string("Which units: all, active, running, failed or inactive.", default="all", enum=STATES),
+    "match": s.string("Text the unit name or description must contain (any case)."),
+    **s.paging(200, 2000),
+})
+UNIT_INPUT = s.string("A unit name; .service is added when it has no type (nginx → nginx.service).")
+CONTROL_INPUTS = s.inputs({"unit": UNIT_INPUT, "action": s.string(enum=ACTIONS)}, required=("unit", "action"))
 STATUS = s.obj(
     {
         "unit": s.string(), "description": s.string(), "load": s.string(), "active": s.string(), "sub": s.string(),
@@ -64,22 +71,15 @@ def tools(box: Toolbox) -> list[Tool]:
         data = {"action": action, **await _status(box, unit)}
         return result(data, fields(data), box.limit)
 
-    list_inputs = s.inputs({
-        "state": s.string("Which units: all, active, running, failed or inactive.", default="all", enum=STATES),
-        "match": s.string("Text the unit name or description must contain (any case)."),
-        **s.paging(200, 2000),
-    })
-    unit_input = s.string("A unit name; .service is added when it has no type (nginx → nginx.service).")
-    control_inputs = s.inputs({"unit": unit_input, "action": s.string(enum=ACTIONS)}, required=("unit", "action"))
     observe = Declarer(READ, box.timeout)
     return [
         observe("services_list", "List services", "systemd service units with their load, active and sub state.",
-                list_units, list_inputs, s.listing("units", UNIT)),
+                list_units, LIST_INPUTS, s.listing("units", UNIT)),
         observe("services_status", "Service status", "One unit's state, main PID, restarts, memory and unit "
-                "file.", unit_status, s.inputs({"unit": unit_input}, ("unit",)), STATUS),
+                "file.", unit_status, s.inputs({"unit": UNIT_INPUT}, ("unit",)), STATUS),
         Declarer(CONTROL, box.timeout, Effect(read_only=False, destructive=True, idempotent=False))(
             "services_control", "Control a service", "Start, stop, restart, reload, enable or disable a "
-            "systemd unit named in [tools] services_allow.", control, control_inputs,
+            "systemd unit named in [tools] services_allow.", control, CONTROL_INPUTS,
             s.obj({**STATUS["properties"], "action": s.string()}, required=(*STATUS["required"], "action"))),
     ]
 
