@@ -11,6 +11,7 @@ import hashlib
 import html
 import re
 import secrets
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -124,7 +125,8 @@ def grant(http: httpx.Client, base: str, password: str, scopes: list[str] | None
     return client, response.json()
 
 
-def obtain_token(base_url: str, password: str, scopes: list[str] | None = None, verify: str | bool = True) -> str:
+def obtain_token(base_url: str, password: str, scopes: list[str] | None = None,
+                 verify: ssl.SSLContext | bool = True) -> str:
     """An access token for ``base_url`` (the server's public URL, no path), the whole flow in one call."""
     with httpx.Client(verify=verify, timeout=10) as http:
         return str(grant(http, base_url.rstrip("/"), password, scopes)[1]["access_token"])

@@ -41,7 +41,11 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         try:
             principal = ep.admit(HeaderMap.of(websocket.scope["headers"]), WS_PATH)
         except TransportError as exc:
-            return render(exc)  # refused before the upgrade: a plain HTTP answer
+            # Refused before the upgrade: a plain HTTP answer, and the connection ends with it —
+            # hypercorn would read the client's next request on it as WebSocket data.
+            response = render(exc)
+            response.headers["Connection"] = "close"
+            return response
         offered = websocket.requested_subprotocols
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         session = ep.sessions.create(principal)
