@@ -95,5 +95,21 @@ command -v openssl >/dev/null || fail "openssl did not install"
 command -v systemd-analyze >/dev/null || fail "systemd-analyze did not install (Debian package systemd)"
 # --- end deployment -----------------------------------------------------------
 
+# --- built-in tools: programs tests/test_tools_*.py run for real -------------
+# network_interfaces and network_routes call ip (iproute2); the permission test
+# makes a file immutable with chattr (e2fsprogs) when it runs as root.
+tools_missing=""
+command -v ip >/dev/null || tools_missing="$tools_missing iproute2"
+command -v chattr >/dev/null || tools_missing="$tools_missing e2fsprogs"
+if [ -n "$tools_missing" ]; then
+  [ "$(id -u)" = 0 ] || fail "the tools tests need:$tools_missing (apt-get install$tools_missing, as root)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $tools_missing; } >&2 \
+    || fail "could not install$tools_missing with apt-get"
+fi
+command -v ip >/dev/null || fail "ip did not install (Debian package iproute2)"
+command -v chattr >/dev/null || fail "chattr did not install (Debian package e2fsprogs)"
+# --- end built-in tools -------------------------------------------------------
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"
