@@ -26,7 +26,7 @@ TOP = 5
 # Kernel and virtual filesystems: their "disk use" means nothing to an operator.
 PSEUDO_FS = frozenset(
     "proc sysfs devpts devtmpfs tmpfs cgroup cgroup2 securityfs debugfs tracefs pstore bpf mqueue hugetlbfs "
-    "configfs fusectl autofs binfmt_misc nsfs rpc_pipefs efivarfs squashfs ramfs overlay_internal".split()
+    "configfs fusectl autofs binfmt_misc nsfs rpc_pipefs efivarfs squashfs ramfs".split()
 )
 USE = {"total": s.integer(), "used": s.integer(), "percent": s.number()}
 DISK = s.obj({"mount": s.string(), "device": s.string(), "fstype": s.string(), **USE, "free": s.integer()},
