@@ -101,15 +101,17 @@ def test_a_quiet_flow_is_over_and_the_ring_keeps_the_newest() -> None:
 def test_repeated_requests_are_counted_not_kept_and_a_failure_after_the_cap_is_kept() -> None:
     flow = FlowBook(1).place("a", lambda: BACKEND, 1000.0, True)
     assert flow is not None
-    assert flow.record("same", False, 1000.0, lambda: step("called")) is not None
-    for _ in range(1000):
-        assert flow.record("same", False, 1000.0, lambda: step("called")) is None
+
+    def written(key: object, error: bool = False) -> bool:
+        return not flow.count(key, error, 1000.0) and flow.keep(step("called", error=error), key, error, 1000.0)
+
+    assert written("same")
+    assert not any(written("same") for _ in range(1000))
     for n in range(MAX_STEPS):
-        flow.record(n, False, 1001.0, lambda: step())
+        written(n)
     assert len(flow.steps) == MAX_STEPS and flow.requests == 1001 + MAX_STEPS
-    kept = flow.record("refused", True, 1002.0, lambda: step(error=True))
-    assert kept is not None and kept.error and flow.last is kept
-    assert flow.tally() == (1001, 0)
+    assert written("refused", error=True) and flow.last is flow.steps[-1] and flow.last.error
+    assert flow.tally() == (1001, 0) and flow.tally() == (0, 0)
 
 
 @pytest.mark.parametrize(("stages", "sentence"), [

@@ -19,6 +19,7 @@ from vpsmcp.logs import log
 from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
+from vpsmcp.observability import observe
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
@@ -76,6 +77,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     add_streamable_routes(app, endpoint)
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
+    observe(app, runtime, endpoint, oauth, gateway)
     _housekeeping(app, runtime, endpoint, oauth)
     _run_gateway(app, gateway, registry, endpoint)
     return app

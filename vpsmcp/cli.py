@@ -31,6 +31,7 @@ from vpsmcp.oauth.setup import ensure_owner_password
 from vpsmcp.runtime import Runtime
 from vpsmcp.server import base_url, bind_socket, serve
 from vpsmcp.state import StateDir
+from vpsmcp.trace import commands as trace_commands
 
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     oauth_commands.add_commands(sub)
     install_cli.add_commands(sub)
     gateway_commands.add_commands(sub)
+    trace_commands.add_commands(sub)
     audit_cli.add_commands(sub)
     doctor_commands.add_commands(sub)
 

@@ -26,6 +26,7 @@ from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
+from vpsmcp.trace.events import NO_AUTH_EVENTS, AuthEvents
 
 log = logging.getLogger("vpsmcp.oauth")
 
@@ -45,6 +46,7 @@ class AuthorizationService:
     registration_ttl: float
     cimd: CimdResolver
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    events: AuthEvents = NO_AUTH_EVENTS  # the connection trace listens here (vpsmcp/trace/events.py)
     server: VpsmcpAuthorizationServer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +54,7 @@ class AuthorizationService:
 
     async def ensure_client(self, client_id: str | None) -> None:
         """Fetch the metadata document of a CIMD ``client_id`` before authlib looks it up."""
+        self.events.client(client_id)
         if is_metadata_url(client_id) and self.store.client(str(client_id)) is None:
             await self.cimd.resolve(str(client_id))
 
@@ -82,9 +85,11 @@ class AuthorizationService:
     def approve(self, request: SnapshotRequest, grant: Any, scopes: list[str]) -> Answer:
         resource = request.payload.data.get("resource") or self.resources.base
         owner = OwnerGrant(tuple(scopes), self.resources.canonical(resource))
+        self.events.client(self.client_of(grant).client_id, "owner approved", " ".join(scopes))
         return self.with_iss(self.server.create_authorization_response(request, grant_user=owner, grant=grant))
 
     def deny(self, request: SnapshotRequest, grant: Any) -> Answer:
+        self.events.client(self.client_of(grant).client_id, "owner denied")
         return self.with_iss(self.server.create_authorization_response(request, grant_user=None, grant=grant))
 
     def error_redirect(self, error: OAuth2Error) -> Answer:
@@ -114,6 +119,7 @@ class AuthorizationService:
         alike = [c for c in self._unused_clients() if c.fingerprint == registration.fingerprint(metadata)]
         found = registration.reusable(metadata, alike, time.time())
         if found is not None:
+            self.events.client(found.client_id, "registered", f"client {found.client_id} (reused: same metadata)")
             return registration.response(found, metadata, None)
         surplus = registration.surplus([c for c in alike if c.source == "dcr"])
         if surplus:
@@ -121,6 +127,7 @@ class AuthorizationService:
         client, secret = registration.new_client(metadata)
         self.store.add_client(client)
         log.info("registered client %s (%s)", client.client_id, client.name or "unnamed")
+        self.events.client(client.client_id, "registered", f"client {client.client_id}")
         return registration.response(client, metadata, secret)
 
     def _unused_clients(self) -> list[Client]:

@@ -54,26 +54,32 @@ class Flow:
     errors: int = 0
     untold: int = 0  # requests since the journal last heard of this flow
     untold_errors: int = 0
+    untold_last: Step | None = None  # the latest of them, and when it came
+    untold_at: float = 0.0
 
-    def record(self, key: Hashable, error: bool, now: float, build: Callable[[], Step]) -> Step | None:
-        """Count a request; the step to write to the journal, or ``None`` when it is only counted."""
+    def count(self, key: Hashable, error: bool, now: float) -> bool:
+        """Count a request; True when it repeats the previous one (then it is only counted)."""
         self.requests += 1
         self.errors += error
         self.seen = now
         if key == self.last_key:
-            self._untold(error)
-            return None
-        step = build()
+            self._untold(error, now)
+            return True
+        return False
+
+    def keep(self, step: Step, key: Hashable, error: bool, now: float) -> bool:
+        """Remember a request unlike the previous one; True when the journal should have it."""
         self.last, self.last_key = step, key
         if len(self.steps) < MAX_STEPS or (len(self.steps) < HARD_CAP and error != self.steps[-1].error):
             self.steps.append(step)
-            return step
-        self._untold(error)
-        return None
+            return True
+        self._untold(error, now)
+        return False
 
-    def _untold(self, error: bool) -> None:
+    def _untold(self, error: bool, now: float) -> None:
         self.untold += 1
         self.untold_errors += error
+        self.untold_last, self.untold_at = self.last, now
         return None
 
     def tally(self) -> tuple[int, int]:

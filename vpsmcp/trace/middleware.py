@@ -34,7 +34,8 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         tracer = self.tracer
-        pending = Pending(scope, *classify(scope["path"], scope.get("method", "WS")), time.monotonic())
+        pending = Pending(scope, *classify(scope["path"], scope.get("method", "WS")), time.monotonic(),
+                          trusted=tracer.trusted)
 
         async def traced(message: Message) -> None:
             kind = message["type"]

@@ -84,6 +84,6 @@ class TracedDispatcher(Dispatcher):
         if self.tracer is None:
             return
         name = request.params.get("name") if request.method in NAMED else None
-        if isinstance(name, str) and request.method == "tools/call" and self.registry.tool(name) is None:
+        if isinstance(name, str) and outcome != "ok" and self.registry.tool(name) is None:
             name = "unknown"  # a client's made-up name is no label: keep the metrics bounded
         self.tracer.rpc(request.method, name if isinstance(name, str) else None, outcome)

@@ -33,6 +33,8 @@ class Pending:
     capture: bytearray | None = None  # an error body whose "error" code we read (token, registration)
     committed: bool = False
     stream: bool = False
+    trusted: frozenset[str] = frozenset()  # proxies whose X-Forwarded-For names the client
+    _pair: tuple[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -48,9 +50,11 @@ class Pending:
         elif len(self.notes) < MAX_NOTES:
             self.notes.append((subject, result))
 
-    def pair(self, trusted: frozenset[str]) -> tuple[str, str]:
+    def pair(self) -> tuple[str, str]:
         """(address, user agent); the address is X-Forwarded-For's last hop when the peer is a
         trusted proxy — the same rule as ``oauth.setup.client_address_of``."""
+        if self._pair is not None:
+            return self._pair
         agent = forwarded = ""
         for name, value in self.scope.get("headers", ()):
             if name == b"user-agent":
@@ -58,9 +62,10 @@ class Pending:
             elif name == b"x-forwarded-for":
                 forwarded = value.decode("latin-1")
         peer = str((self.scope.get("client") or ("",))[0])
-        if forwarded and peer in trusted:
+        if forwarded and peer in self.trusted:
             peer = forwarded.split(",")[-1].strip()
-        return clip(peer, 64), clip(agent)
+        self._pair = (clip(peer, 64), clip(agent))
+        return self._pair
 
 
 CURRENT: ContextVar[Pending | None] = ContextVar("vpsmcp_trace_pending", default=None)

@@ -114,9 +114,12 @@ class Step:
 
 def is_error(status: int, refused: str, notes: tuple[Note, ...]) -> bool:
     """Whether a request failed: a refusal other than the expected first challenge, or a failed call."""
-    if status >= 400 and refused != CHALLENGE:
-        return True
-    return any(result.startswith(_FAILED) for _, result in notes)
+    if status >= 400:
+        return refused != CHALLENGE
+    for _, result in notes:
+        if result.startswith(_FAILED):
+            return True
+    return False
 
 
 def describe(kind: str, method: str, status: int, notes: tuple[Note, ...], refused: str, error_code: str) -> tuple[str, str]:

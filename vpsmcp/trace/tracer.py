@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -79,24 +80,25 @@ class Tracer:
         self.metrics.answered(pending.label, pending.status, time.monotonic() - pending.started, now, error)
         if pending.kind in UNTRACED:
             return
-        flow = self.book.place(pending.client_id, lambda: pending.pair(self.trusted), now, pending.kind != "other")
-        if flow is None:
-            return
-        key = (pending.scope.get("method"), pending.scope.get("path"), pending.status, notes, pending.refused)
-        step = flow.record(key, error, now, lambda: self._step(pending, notes, error, now))
-        self._tell(flow, step, pending)
+        flow = self.book.place(pending.client_id, pending.pair, now, pending.kind != "other")
+        if flow is not None:
+            key = (pending.scope.get("method"), pending.scope.get("path"), pending.status, notes, pending.refused)
+            self._record(flow, pending, key, notes, error, now)
 
-    def _step(self, pending: Pending, notes: tuple[Note, ...], error: bool, now: float) -> Step:
-        outcome, stage = describe(pending.kind, pending.method, pending.status, notes, pending.refused,
-                                  _error_code(pending.capture))
-        ms = (time.monotonic() - pending.started) * 1000
-        return Step(now, pending.method, pending.path, pending.status, outcome, stage, error, ms)
-
-    def _tell(self, flow: Flow, step: Step | None, pending: Pending) -> None:
-        if step is None:
+    def _record(self, flow: Flow, pending: Pending, key: Hashable, notes: tuple[Note, ...], error: bool,
+                now: float) -> None:
+        """Count the request in its flow; write it unless it only repeats the previous one."""
+        if flow.count(key, error, now):
             self._untold.add(flow)
             return
-        address, agent = pending.pair(self.trusted)
+        outcome, stage = describe(pending.kind, pending.method, pending.status, notes, pending.refused,
+                                  _error_code(pending.capture))
+        step = Step(now, pending.method, pending.path, pending.status, outcome, stage, error,
+                    (time.monotonic() - pending.started) * 1000)
+        if not flow.keep(step, key, error, now):
+            self._untold.add(flow)
+            return
+        address, agent = pending.pair()
         entry: dict[str, Any] = {"flow": flow.id, **step.to_json(), "addr": address, "ua": agent}
         if flow.client_id is not None:
             entry["client"] = flow.client_id
@@ -126,23 +128,21 @@ class Tracer:
             pending.note(subject, result)
             return
         now = time.time()
-        flow = self.book.place(pending.client_id, lambda: pending.pair(self.trusted), now, True)
+        flow = self.book.place(pending.client_id, pending.pair, now, True)
         assert flow is not None
         notes = ((subject, result),)
-        error = is_error(pending.status, "", notes)
-        step = flow.record(("late", pending.scope.get("path"), notes), error, now,
-                           lambda: self._step(pending, notes, error, now))
-        self._tell(flow, step, pending)
+        self._record(flow, pending, ("late", pending.scope.get("path"), notes), notes, is_error(200, "", notes), now)
 
     # -- writing ----------------------------------------------------------
     def flush(self) -> None:
         """Write the steps taken and a tally for each flow that had requests only counted."""
         now = time.time()
         for flow in self._untold:
+            latest = flow.untold_last
             more, errors = flow.tally()
-            if more and flow.last is not None:
-                self.journal.add({"flow": flow.id, "t": round(flow.seen, 3), "tally": more, "errors": errors,
-                                  "last": f"{flow.last.route} {flow.last.status} {flow.last.outcome}"})
+            if more and latest is not None:
+                self.journal.add({"flow": flow.id, "t": round(flow.untold_at, 3), "tally": more, "errors": errors,
+                                  "last": f"{latest.route} {latest.status} {latest.outcome}"})
         self._untold.clear()
         if self.journal.dropped:
             self.journal.add({"t": round(now, 3), "dropped": self.journal.dropped})

@@ -1,0 +1,72 @@
+"""Connecting the connection trace, the status page and ``/metrics`` to a built app.
+
+One call from ``create_app``, after the endpoint and the authorization
+service exist: the trace then wraps the app (ASGI middleware), the gate and
+the dispatcher at their seams, and listens to the authorization service —
+no transport knows it is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+
+from quart import Quart
+
+from vpsmcp.gateway.gateway import Gateway
+from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.service import AuthorizationService
+from vpsmcp.oauth.setup import client_address_of
+from vpsmcp.runtime import Runtime
+from vpsmcp.status.page import Sources
+from vpsmcp.status.routes import status_routes
+from vpsmcp.status.scrape import metrics_routes
+from vpsmcp.trace.exposition import Gauges
+from vpsmcp.trace.middleware import TraceMiddleware
+from vpsmcp.trace.observers import TracedDispatcher, WatchedGate
+from vpsmcp.trace.tracer import Tracer
+from vpsmcp.transport.endpoint import Endpoint
+
+
+def observe(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None,
+            gateway: Gateway) -> Tracer:
+    """Trace every request of ``app``; serve ``/status`` and, if enabled, ``/metrics``."""
+    config = runtime.config
+    trusted = frozenset(str(ipaddress.ip_address(a)) for a in config.auth.trusted_proxies)
+    tracer = Tracer.in_state_dir(runtime.state.path, config.trace.flows, config.trace.max_bytes, config.trace.keep,
+                                 trusted)
+    endpoint.gate = WatchedGate(endpoint.gate)
+    endpoint.dispatcher = TracedDispatcher.around(endpoint.dispatcher, tracer)
+    if oauth is not None:
+        oauth.events = tracer
+    app.asgi_app = TraceMiddleware(app.asgi_app, tracer)  # type: ignore[method-assign]
+
+    def upstreams() -> tuple[tuple[str, str, int], ...]:
+        return tuple((u.name, u.state, u.restarts) for u in gateway.snapshot().upstreams) if gateway.providers else ()
+
+    src = Sources(runtime, tracer, endpoint.sessions, oauth, lambda: gateway.snapshot() if gateway.providers else None)
+    password, limiter = (oauth.password, oauth.limiter) if oauth else (OwnerPassword(runtime.state.path), LoginLimiter())
+    app.register_blueprint(status_routes(src, password, limiter, client_address_of(config)))
+    if config.metrics.enabled:
+        app.register_blueprint(metrics_routes(config.metrics, tracer, lambda: Gauges(
+            runtime.uptime(), len(endpoint.sessions), len(tracer.book.flows), upstreams())))
+    _flushing(app, tracer)
+    return tracer
+
+
+def _flushing(app: Quart, tracer: Tracer) -> None:
+    """Write the trace once a second while serving, and what is left at shutdown."""
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.before_serving
+    async def start() -> None:
+        tasks.append(asyncio.create_task(tracer.run()))
+
+    @app.after_serving
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tracer.flush()
