@@ -111,5 +111,17 @@ command -v ip >/dev/null || fail "ip did not install (Debian package iproute2)"
 command -v chattr >/dev/null || fail "chattr did not install (Debian package e2fsprogs)"
 # --- end built-in tools -------------------------------------------------------
 
+# --- status page: Debian's chromium renders it headless -----------------------
+# tests/test_status_page.py renders the owner's status page (no JavaScript) and
+# takes a screenshot of it with chromium --headless; it fails if chromium is missing.
+if ! command -v chromium >/dev/null; then
+  [ "$(id -u)" = 0 ] || fail "the status page test needs chromium (apt-get install chromium, as root)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2 \
+    || fail "could not install chromium with apt-get"
+fi
+command -v chromium >/dev/null || fail "chromium did not install (Debian package chromium)"
+# --- end status page ----------------------------------------------------------
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,166 @@
+"""The owner's status page: ``/status``, its login and logout, and the revoke button.
+
+Server-rendered forms that work without JavaScript. ``GET /status`` without
+a valid login is sent to ``/status/login`` (303); a POST without one is 401.
+Each POST checks its CSRF token before anything else (``login.py``); the
+password is checked like the consent page checks it: the same stored
+password, the same per-address brake, in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+from quart import Blueprint, Response, request
+
+from vpsmcp.errors import VpsmcpError
+from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.store import FileStore
+from vpsmcp.status import chart as chart_geometry
+from vpsmcp.status.login import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Login, Signer
+from vpsmcp.status.page import Sources, gather
+
+LOGIN_FORM_AGE = 900
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+}
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("vpsmcp.status", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+)
+
+
+class StatusPageError(VpsmcpError):
+    """A status-page request refused, shown to the owner as a page."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+def forged() -> StatusPageError:
+    return StatusPageError(400, "This form cannot be used",
+                           "The form is missing its security token or has expired (CSRF check failed). Reload the page.")
+
+
+def status_routes(src: Sources, password: OwnerPassword, limiter: LoginLimiter,
+                  client_address: Callable[[Any], str]) -> Blueprint:
+    """The blueprint; ``password`` and ``limiter`` are the consent page's, so the brake is shared."""
+    bp = Blueprint("status", __name__)
+    runtime = src.runtime
+    signer = Signer(runtime.secret_key, password.path, runtime.config.status.login_lifetime)
+    secure = runtime.public_url.startswith("https://")
+
+    def logged_in() -> Login | None:
+        return signer.verify(request.cookies.get(SESSION_COOKIE))
+
+    @bp.get("/status")
+    async def page() -> Response:
+        login = logged_in()
+        if login is None:
+            return _redirect("/status/login")
+        view = gather(src)
+        revoked = request.args.get("revoked", "")
+        notice = f"Revoked {revoked} grant(s): the client must log in again." if revoked.isdigit() else ""
+        return _html(_render("status.html", title="Status", base=COOKIE_PATH, csrf=signer.csrf(login), notice=notice,
+                             minutes=chart_geometry.BAR_MINUTES, left=chart_geometry.LEFT,
+                             bar_width=chart_geometry.BAR_WIDTH, **view))
+
+    @bp.get("/status/login")
+    async def login_page() -> Response:
+        if logged_in() is not None:
+            return _redirect("/status")
+        return login_form(secrets.token_urlsafe(18))
+
+    def login_form(nonce: str, error: str | None = None, status: int = 200) -> Response:
+        html = _render("login.html", title="Log in", action="/status/login", csrf=signer.login_csrf(nonce), error=error)
+        response = _html(html, status)
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_AGE, path=COOKIE_PATH, httponly=True,
+                            samesite="Strict", secure=secure)
+        return response
+
+    @bp.post("/status/login")
+    async def log_in() -> Response:
+        form = await request.form
+        nonce = request.cookies.get(LOGIN_COOKIE)
+        if nonce is None or not signer.login_csrf_ok(nonce, form.get("csrf")):
+            raise forged()
+        address = client_address(request)
+        wait = limiter.wait(address)
+        if wait > 0:
+            return login_form(nonce, f"Too many failed attempts: try again in {int(wait) + 1} s.", 429)
+        if not password.is_set():
+            return login_form(nonce, "No owner password is set: set one with 'vpsmcp passwd'.", 503)
+        if not await asyncio.to_thread(password.check, form.get("password", "")):
+            limiter.failed(address)
+            return login_form(nonce, "That is not the owner password.", 401)
+        limiter.succeeded(address)
+        cookie, _ = signer.issue()
+        response = _redirect("/status")
+        response.set_cookie(SESSION_COOKIE, cookie, max_age=int(signer.lifetime), path=COOKIE_PATH, httponly=True,
+                            samesite="Strict", secure=secure)
+        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
+        return response
+
+    async def checked_form() -> Any:
+        login = logged_in()
+        if login is None:
+            raise StatusPageError(401, "Not logged in", "Log in with the owner password first.")
+        form = await request.form
+        if not signer.csrf_ok(login, form.get("csrf")):
+            raise forged()
+        return form
+
+    @bp.post("/status/logout")
+    async def log_out() -> Response:
+        await checked_form()
+        response = _redirect("/status/login")
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict", secure=secure)
+        return response
+
+    @bp.post("/status/revoke")
+    async def revoke() -> Response:
+        form = await checked_form()
+        if src.oauth is None:
+            raise StatusPageError(404, "No clients", "Authentication is off: there is nothing to revoke.")
+        count = revoke_grants(src.oauth.store, str(form.get("client_id", "")))
+        return _redirect(f"/status?revoked={count}")
+
+    @bp.errorhandler(StatusPageError)
+    async def refused(error: StatusPageError) -> Response:
+        return _html(_render("message.html", title=error.title, message=error.message, back=COOKIE_PATH), error.status)
+
+    return bp
+
+
+def revoke_grants(store: FileStore, client_id: str) -> int:
+    """Revoke every live grant of ``client_id`` (as ``vpsmcp tokens revoke --client`` does); how many."""
+    now = time.time()
+    chosen = [f for f in store.families() if f.client_id == client_id and f.revoked_at is None]
+    for family in chosen:
+        family.revoked_at = now
+    if chosen:
+        store.commit()
+    return len(chosen)
+
+
+def _render(name: str, **context: Any) -> str:
+    return _templates.get_template(name).render(**context)
+
+
+def _html(html: str, status: int = 200) -> Response:
+    return Response(html, status=status, content_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+
+def _redirect(location: str) -> Response:
+    return Response("", status=303, headers={"Location": location, "Cache-Control": "no-store"})
