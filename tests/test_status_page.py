@@ -8,9 +8,11 @@ another. The page is rendered by Debian's headless Chromium, which
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import pytest
 
 from tests.oauth_flow import set_password
 from tests.oauth_server import call_tool, oauth_server
-from tests.support import ServerProcess
+from tests.support import ROOT, ServerProcess
 from tests.trace_support import PASSWORD, challenge, discover, log_in, mcp_session, traced_server
 
 pytestmark = pytest.mark.slow
@@ -113,12 +115,15 @@ def test_the_page_shows_a_client_after_its_flow_and_revoking_it_ends_its_access(
     assert call_tool(server.url, tokens["access_token"]).status_code == 401
 
 
-def test_a_new_owner_password_ends_every_login(tmp_path: Path) -> None:
-    proc = traced_server(tmp_path)
+def test_upstreams_are_shown_and_a_new_owner_password_ends_every_login(tmp_path: Path) -> None:
+    upstream = json.dumps([sys.executable, str(ROOT / "tests" / "upstreams" / "scripted_stdio.py")])
+    proc = traced_server(tmp_path, f'[upstreams.scripted]\nargv = {upstream}\nstart = "boot"\n')
     try:
         with browser("192.0.2.14") as http:
             assert log_in_as_owner(http, proc.url).status_code == 303
-            assert http.get(f"{proc.url}/status").status_code == 200
+            page = http.get(f"{proc.url}/status").text
+            row = page[page.index("<td>scripted</td>"):]
+            assert "<td>stdio</td>" in row[:200] and re.search(r">(ready|starting)</td>", row[:300]), row[:300]
             set_password(tmp_path / "state", "another long owner password")
             assert http.get(f"{proc.url}/status").status_code == 303
             logout = http.post(f"{proc.url}/status/logout", data={"csrf": "x"})

@@ -62,6 +62,11 @@ def test_outcomes_are_said_in_words(kind: str, method: str, status: int, notes: 
     assert describe(kind, method, status, notes, refused, code) == (words, stage)
 
 
+def test_a_call_answered_on_an_event_stream_says_so_until_its_result_comes() -> None:
+    assert describe("mcp", "POST", 200, (), "", "", stream=True) == ("answering on an event stream", "")
+    assert describe("mcp", "GET", 200, (), "", "", stream=True) == ("event stream opened", "")
+
+
 def test_a_registration_links_the_browser_and_the_bearer_calls_into_one_flow() -> None:
     book = FlowBook(10)
     challenge = book.place(None, lambda: BACKEND, 1000.0, True)

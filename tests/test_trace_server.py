@@ -7,6 +7,7 @@ directory, the way the owner reads it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -22,8 +23,10 @@ import pytest
 
 from tests.oauth_flow import register
 from tests.oauth_server import call_tool
-from tests.support import ROOT, ServerProcess, clean_env
-from tests.trace_support import challenge, discover, log_in, logs, mcp_session, trace_lines, traced_server
+from tests.support import ROOT, ServerProcess, clean_env, serve_from_checkout
+from tests.trace_support import (
+    MCP_HEADERS, challenge, discover, log_in, logs, mcp_session, trace_lines, traced_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -134,6 +137,27 @@ def test_logs_follow_prints_steps_as_they_happen(server: ServerProcess) -> None:
         if follower.stdout is not None:
             follower.stdout.close()
     assert status == 0
+
+
+def test_a_call_answered_on_a_stream_gets_its_outcome_as_a_later_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text(f"[plugins]\nmodules = [{json.dumps(str(ROOT / 'tests' / 'echo_plugin.py'))}]\n")
+    headers = {**MCP_HEADERS, "user-agent": "stream-test"}
+    with serve_from_checkout(tmp_path, "--no-auth", "--config", str(config)) as server, \
+            httpx.Client(timeout=20, headers=headers) as http:
+        init = http.post(f"{server.url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}}})
+        session = {"mcp-session-id": init.headers["mcp-session-id"]}
+        slow = http.post(f"{server.url}/mcp", headers=session, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                                                                     "params": {"name": "slow", "arguments": {"steps": 2}}})
+        assert slow.headers["content-type"].startswith("text/event-stream")
+        trace_lines(tmp_path / "state", lambda lines: any("tools/call slow ok" in line.get("outcome", "")
+                                                          for line in lines))
+    _, out, _ = logs(capsys, tmp_path / "state")
+    first, then = out.index("answering on an event stream"), out.index("tools/call slow ok")
+    assert out.index("initialize ok") < first < then and "⇒ called tools at" in out
 
 
 def test_an_empty_state_directory_has_no_connections_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

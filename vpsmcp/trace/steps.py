@@ -55,9 +55,15 @@ _OUTCOMES = {
     ("revoke", 200): ("token revoked", ""),
     ("mcp", 101): ("websocket open", ""),
     ("mcp", 202): ("accepted", ""),
+    ("mcp", 400): ("400 bad request (missing session id, bad JSON-RPC or headers)", ""),
+    ("mcp", 403): ("403 forbidden (Origin not allowed, or proxied with auth off)", ""),
     ("mcp", 404): ("404 session not found", ""),
+    ("mcp", 405): ("405 method not allowed", ""),
     ("mcp", 406): ("406 Accept refused", ""),
+    ("mcp", 413): ("413 body too large", ""),
+    ("mcp", 415): ("415 not JSON", ""),
     ("mcp", 421): ("421 wrong Host", ""),
+    ("mcp", 503): ("503 too many sessions", ""),
 }
 _NOTE_STAGES = (("tools/call", "called"), ("tools/list", "listed"))
 _AUTH_STAGES = {"registered": "registered", "owner approved": "approved", "owner denied": "denied"}
@@ -122,8 +128,9 @@ def is_error(status: int, refused: str, notes: tuple[Note, ...]) -> bool:
     return False
 
 
-def describe(kind: str, method: str, status: int, notes: tuple[Note, ...], refused: str, error_code: str) -> tuple[str, str]:
-    """The outcome in words and the stage reached (or "")."""
+def describe(kind: str, method: str, status: int, notes: tuple[Note, ...], refused: str, error_code: str,
+             stream: bool = False) -> tuple[str, str]:
+    """The outcome in words and the stage reached (or ""); ``stream``: answered as an event stream."""
     if notes:
         return "; ".join(f"{s} {r}".rstrip() for s, r in notes), _stage_of(kind, status, notes)
     if refused:
@@ -132,6 +139,8 @@ def describe(kind: str, method: str, status: int, notes: tuple[Note, ...], refus
     if found is not None:
         return found
     if kind == "mcp" and status == 200:
+        if method == "POST":
+            return ("answering on an event stream" if stream else "ok"), ""
         return ("event stream opened" if method == "GET" else "session ended" if method == "DELETE" else "ok"), ""
     words = f"{status} {error_code}".rstrip() if status >= 400 else str(status)
     return (f"{kind} refused: {words}" if kind in ("token", "register") else words), ""

@@ -92,7 +92,7 @@ class Tracer:
             self._untold.add(flow)
             return
         outcome, stage = describe(pending.kind, pending.method, pending.status, notes, pending.refused,
-                                  _error_code(pending.capture))
+                                  _error_code(pending.capture), pending.stream)
         step = Step(now, pending.method, pending.path, pending.status, outcome, stage, error,
                     (time.monotonic() - pending.started) * 1000)
         if not flow.keep(step, key, error, now):
