@@ -56,91 +56,104 @@ def forged() -> StatusPageError:
 def status_routes(src: Sources, password: OwnerPassword, limiter: LoginLimiter,
                   client_address: Callable[[Any], str]) -> Blueprint:
     """The blueprint; ``password`` and ``limiter`` are the consent page's, so the brake is shared."""
+    views = _Views(src, password, limiter, client_address)
     bp = Blueprint("status", __name__)
-    runtime = src.runtime
-    signer = Signer(runtime.secret_key, password.path, runtime.config.status.login_lifetime)
-    secure = runtime.public_url.startswith("https://")
+    bp.add_url_rule("/status", "page", views.page, methods=["GET"])
+    bp.add_url_rule("/status/login", "login_page", views.login_page, methods=["GET"])
+    bp.add_url_rule("/status/login", "log_in", views.log_in, methods=["POST"])
+    bp.add_url_rule("/status/logout", "log_out", views.log_out, methods=["POST"])
+    bp.add_url_rule("/status/revoke", "revoke", views.revoke, methods=["POST"])
+    bp.register_error_handler(StatusPageError, _refused)
+    return bp
 
-    def logged_in() -> Login | None:
-        return signer.verify(request.cookies.get(SESSION_COOKIE))
 
-    @bp.get("/status")
-    async def page() -> Response:
-        login = logged_in()
+class _Views:
+    """The status page's views, over the live server and the owner's password."""
+
+    def __init__(self, src: Sources, password: OwnerPassword, limiter: LoginLimiter,
+                 client_address: Callable[[Any], str]) -> None:
+        self.src = src
+        self.password = password
+        self.limiter = limiter
+        self.client_address = client_address
+        runtime = src.runtime
+        self.signer = Signer(runtime.secret_key, password.path, runtime.config.status.login_lifetime)
+        self.secure = runtime.public_url.startswith("https://")
+
+    def logged_in(self) -> Login | None:
+        return self.signer.verify(request.cookies.get(SESSION_COOKIE))
+
+    async def page(self) -> Response:
+        login = self.logged_in()
         if login is None:
             return _redirect("/status/login")
-        view = gather(src)
         revoked = request.args.get("revoked", "")
         notice = f"Revoked {revoked} grant(s): the client must log in again." if revoked.isdigit() else ""
-        return _html(_render("status.html", title="Status", base=COOKIE_PATH, csrf=signer.csrf(login), notice=notice,
-                             minutes=chart_geometry.BAR_MINUTES, left=chart_geometry.LEFT,
-                             bar_width=chart_geometry.BAR_WIDTH, **view))
+        return _html(_render("status.html", title="Status", base=COOKIE_PATH, csrf=self.signer.csrf(login),
+                             notice=notice, minutes=chart_geometry.BAR_MINUTES, left=chart_geometry.LEFT,
+                             bar_width=chart_geometry.BAR_WIDTH, **gather(self.src)))
 
-    @bp.get("/status/login")
-    async def login_page() -> Response:
-        if logged_in() is not None:
+    async def login_page(self) -> Response:
+        if self.logged_in() is not None:
             return _redirect("/status")
-        return login_form(secrets.token_urlsafe(18))
+        return self.login_form(secrets.token_urlsafe(18))
 
-    def login_form(nonce: str, error: str | None = None, status: int = 200) -> Response:
-        html = _render("login.html", title="Log in", action="/status/login", csrf=signer.login_csrf(nonce), error=error)
+    def login_form(self, nonce: str, error: str | None = None, status: int = 200) -> Response:
+        html = _render("login.html", title="Log in", action="/status/login", csrf=self.signer.login_csrf(nonce),
+                       error=error)
         response = _html(html, status)
         response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_AGE, path=COOKIE_PATH, httponly=True,
-                            samesite="Strict", secure=secure)
+                            samesite="Strict", secure=self.secure)
         return response
 
-    @bp.post("/status/login")
-    async def log_in() -> Response:
+    async def log_in(self) -> Response:
         form = await request.form
         nonce = request.cookies.get(LOGIN_COOKIE)
-        if nonce is None or not signer.login_csrf_ok(nonce, form.get("csrf")):
+        if nonce is None or not self.signer.login_csrf_ok(nonce, form.get("csrf")):
             raise forged()
-        address = client_address(request)
-        wait = limiter.wait(address)
+        address = self.client_address(request)
+        wait = self.limiter.wait(address)
         if wait > 0:
-            return login_form(nonce, f"Too many failed attempts: try again in {int(wait) + 1} s.", 429)
-        if not password.is_set():
-            return login_form(nonce, "No owner password is set: set one with 'vpsmcp passwd'.", 503)
-        if not await asyncio.to_thread(password.check, form.get("password", "")):
-            limiter.failed(address)
-            return login_form(nonce, "That is not the owner password.", 401)
-        limiter.succeeded(address)
-        cookie, _ = signer.issue()
+            return self.login_form(nonce, f"Too many failed attempts: try again in {int(wait) + 1} s.", 429)
+        if not self.password.is_set():
+            return self.login_form(nonce, "No owner password is set: set one with 'vpsmcp passwd'.", 503)
+        if not await asyncio.to_thread(self.password.check, form.get("password", "")):
+            self.limiter.failed(address)
+            return self.login_form(nonce, "That is not the owner password.", 401)
+        self.limiter.succeeded(address)
+        cookie, _ = self.signer.issue()
         response = _redirect("/status")
-        response.set_cookie(SESSION_COOKIE, cookie, max_age=int(signer.lifetime), path=COOKIE_PATH, httponly=True,
-                            samesite="Strict", secure=secure)
+        response.set_cookie(SESSION_COOKIE, cookie, max_age=int(self.signer.lifetime), path=COOKIE_PATH,
+                            httponly=True, samesite="Strict", secure=self.secure)
         response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
         return response
 
-    async def checked_form() -> Any:
-        login = logged_in()
+    async def checked_form(self) -> Any:
+        """The form of a logged-in POST whose CSRF token holds; 401 or 400 otherwise."""
+        login = self.logged_in()
         if login is None:
             raise StatusPageError(401, "Not logged in", "Log in with the owner password first.")
         form = await request.form
-        if not signer.csrf_ok(login, form.get("csrf")):
+        if not self.signer.csrf_ok(login, form.get("csrf")):
             raise forged()
         return form
 
-    @bp.post("/status/logout")
-    async def log_out() -> Response:
-        await checked_form()
+    async def log_out(self) -> Response:
+        await self.checked_form()
         response = _redirect("/status/login")
-        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict", secure=secure)
+        response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="Strict", secure=self.secure)
         return response
 
-    @bp.post("/status/revoke")
-    async def revoke() -> Response:
-        form = await checked_form()
-        if src.oauth is None:
+    async def revoke(self) -> Response:
+        form = await self.checked_form()
+        if self.src.oauth is None:
             raise StatusPageError(404, "No clients", "Authentication is off: there is nothing to revoke.")
-        count = revoke_grants(src.oauth.store, str(form.get("client_id", "")))
+        count = revoke_grants(self.src.oauth.store, str(form.get("client_id", "")))
         return _redirect(f"/status?revoked={count}")
 
-    @bp.errorhandler(StatusPageError)
-    async def refused(error: StatusPageError) -> Response:
-        return _html(_render("message.html", title=error.title, message=error.message, back=COOKIE_PATH), error.status)
 
-    return bp
+async def _refused(error: StatusPageError) -> Response:
+    return _html(_render("message.html", title=error.title, message=error.message, back=COOKIE_PATH), error.status)
 
 
 def revoke_grants(store: FileStore, client_id: str) -> int:
