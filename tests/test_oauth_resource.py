@@ -99,6 +99,19 @@ def test_request_without_a_token_is_told_where_to_log_in(
     assert metadata["resource"] == server.url + resource and metadata["authorization_servers"] == [server.url]
 
 
+@pytest.mark.parametrize("path", ["/mcp", "/messages?session_id=x"])
+def test_the_connection_survives_a_401_for_the_next_request(server: ServerProcess, path: str) -> None:
+    """The challenge is answered after the body is read, so the keep-alive connection stays usable."""
+    connections = set()
+    with httpx.Client(timeout=10) as http:
+        for _ in range(5):
+            answer = http.post(server.url + path, content=b"[" + b'{"jsonrpc": "2.0", "id": 1, "method": "ping"},' * 20000
+                               + b"{}]", headers={"content-type": "application/json"})
+            assert answer.status_code == 401
+            connections.add(id(answer.extensions["network_stream"]))
+    assert len(connections) == 1, "every request went over the first connection"
+
+
 @pytest.mark.parametrize(("method", "path", "headers", "resource"), ENTRY_POINTS)
 def test_unknown_token_is_invalid_token(
     server: ServerProcess, method: str, path: str, headers: dict[str, str], resource: str

@@ -20,6 +20,7 @@ from vpsmcp.transport import handshake, sse
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import event_stream, start
 from vpsmcp.transport.sessions import HttpSession
+from vpsmcp.transport.streamable import drain_body
 
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages"
@@ -41,7 +42,11 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
     @bp.route(MESSAGES_PATH, methods=["POST"], strict_slashes=False)
     async def post_message() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
-        principal = ep.admit(headers, SSE_PATH)
+        try:
+            principal = ep.admit(headers, SSE_PATH)
+        except TransportError:
+            await drain_body()
+            raise
         require_json_body(headers)
         session = ep.sessions.get(request.args.get("session_id"), principal)
         body = await request.get_data(cache=False, as_text=False, parse_form_data=False)

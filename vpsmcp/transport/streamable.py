@@ -7,7 +7,10 @@ else by the handshake era. Each view is: admit → hand to the era → respond.
 
 from __future__ import annotations
 
+import contextlib
+
 from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException
 
 from vpsmcp.errors import TransportError
 from vpsmcp.logs import SCOPE_SESSION_ID
@@ -25,7 +28,12 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
 
     async def mcp() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
-        principal = ep.admit(headers, PATH)
+        try:
+            principal = ep.admit(headers, PATH)
+        except TransportError:
+            if request.method == "POST":
+                await drain_body()
+            raise
         session_id = headers.get("mcp-session-id")
         if session_id:
             request.scope[SCOPE_SESSION_ID] = session_id  # type: ignore[literal-required]
@@ -49,3 +57,10 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
 
     for path in (PATH, PATH + "/"):
         app.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
+
+
+async def drain_body() -> None:
+    """Read and drop a refused request's body: answered before it is read, hypercorn
+    closes the keep-alive connection, and a client reusing it sees it drop."""
+    with contextlib.suppress(HTTPException):
+        await request.get_data(cache=False, as_text=False, parse_form_data=False)
