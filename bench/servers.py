@@ -9,6 +9,7 @@ runner has to keep draining it while the load runs.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import re
@@ -95,11 +96,23 @@ def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
     """vpsmcp from the checkout, with the echo plugin and no access log (none of the others log requests)."""
     config = workdir / "vpsmcp.toml"
     plugin = BENCH / "echo_plugin.py"
-    config.write_text(f'[log]\naccess = false\n\n[plugins]\nmodules = ["{plugin}"]\n')
+    # Only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer.
+    groups = ", ".join(f'"{g}"' for g in _tool_groups())
+    config.write_text(f'[log]\naccess = false\n\n[plugins]\nmodules = ["{plugin}"]\n\n[tools]\ndisabled = [{groups}]\n')
     argv = [str(python), "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(workdir / "state"), "--config", str(config)]
     env = _env(workdir, ROOT)
     set_password(python, workdir / "state", env, workdir)  # served with OAuth on, as deployed
     return Server("vpsmcp", argv, workdir, env, cpu)
+
+
+def _tool_groups() -> list[str]:
+    """The built-in tool groups, read from vpsmcp/tools/catalog.py (dependency-free) by path:
+    this runner's Python does not have vpsmcp's dependencies."""
+    spec = importlib.util.spec_from_file_location("vpsmcp_tool_catalog", ROOT / "vpsmcp" / "tools" / "catalog.py")
+    assert spec and spec.loader
+    catalog = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(catalog)
+    return list(catalog.GROUPS)
 
 
 def floor_server(python: Path, workdir: Path, cpu: int | None) -> Server:
