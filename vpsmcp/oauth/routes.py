@@ -101,7 +101,7 @@ def oauth_routes(service: AuthorizationService, client_address: Any) -> Blueprin
             raise InvalidClientMetadata("The registration request must be a JSON object") from None
         return _json(service.register(body), 201, NO_STORE)
 
-    @bp.after_app_request
+    @bp.after_request  # this blueprint's routes only: an app-wide hook would cost every MCP request
     async def cors(response: Response) -> Response:
         if request.path.startswith(CORS_PATHS):
             response.headers["Access-Control-Allow-Origin"] = "*"
