@@ -150,6 +150,22 @@ def test_owner_may_grant_less_and_a_missing_scope_is_a_403_step_up(server: Serve
     assert tool_text(call_tool(server.url, wider, "pretend_exec", {"command": "ls"})) == "would run ls"
 
 
+@pytest.mark.parametrize(("tool", "arguments", "scope"), [
+    ("files_write", {"path": "x.txt", "content": "x"}, "vps:files:write"),
+    ("services_control", {"unit": "nginx.service", "action": "restart"}, "vps:control"),
+    ("processes_signal", {"pid": 1, "signal": "TERM"}, "vps:control"),
+])
+def test_a_built_in_tool_outside_the_granted_scopes_is_a_403_step_up_and_never_runs(
+    server: ServerProcess, http: httpx.Client, tool: str, arguments: dict[str, Any], scope: str
+) -> None:
+    token = granted(server, http, ["vps:read"])[1]["access_token"]
+    refused = call_tool(server.url, token, tool, arguments)
+    assert refused.status_code == 403, refused.text
+    params = challenge(refused)
+    assert params["error"] == "insufficient_scope" and set(params["scope"].split()) == {"vps:read", scope}
+    assert refused.json()["error"]["data"] == {"requiredScope": scope}
+
+
 def test_token_for_another_public_url_is_refused_after_a_restart(tmp_path: Path, http: httpx.Client) -> None:
     with oauth_server(tmp_path, "", "--public-url", OLD_URL) as first:
         password = password_from(first.output())
