@@ -55,11 +55,14 @@ def test_stdio_writes_nothing_but_json_rpc_to_stdout(tmp_path: Path) -> None:
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
     ]
-    stdin = "".join(json.dumps(line) + "\n" for line in lines) + "not json\n"
+    batch = [{"jsonrpc": "2.0", "id": 3, "method": "ping"}]
+    stdin = "".join(json.dumps(line) + "\n" for line in lines) + "not json\n" + json.dumps(batch) + "\n"
     done = subprocess.run([sys.executable, "-m", "vpsmcp", "stdio", "--log-level", "debug"], input=stdin,
                           capture_output=True, text=True, timeout=30, env=clean_env(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    replies = {reply.get("id"): reply for reply in map(json.loads, done.stdout.splitlines())}
-    assert set(replies) == {1, 2, None}
-    assert replies[1]["result"]["serverInfo"]["name"] == "vpsmcp"
-    assert replies[None]["error"]["code"] == -32700
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    answers = {reply["id"]: reply for reply in replies if reply.get("id") is not None}
+    errors = sorted(reply["error"]["code"] for reply in replies if reply.get("id") is None)
+    assert set(answers) == {1, 2}, "the batch's ping is not run"
+    assert answers[1]["result"]["serverInfo"]["name"] == "vpsmcp"
+    assert errors == [-32700, -32600], "bad JSON, then a batch: one error each"

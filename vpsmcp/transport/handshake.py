@@ -17,6 +17,7 @@ from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.context import Context, progress_token
+from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
 from vpsmcp.transport.endpoint import MCP_PATH, RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
@@ -111,6 +112,23 @@ async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> R
         return Response(jsonrpc.encode(jsonrpc.error_response(exc, request.id)), 400, content_type="application/json")
     body = jsonrpc.encode(jsonrpc.Response(request.id, result))
     return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
+
+
+def receive_one(dispatcher: Dispatcher, session: HttpSession, raw: bytes, principal: Principal) -> None:
+    """One message from a transport that carries one per unit (a WebSocket frame, a stdio line):
+    a request runs as a task answering on the session's stream, where parse errors go too."""
+    stream = session.standalone
+    try:
+        message = jsonrpc.parse(raw)
+        if isinstance(message, list):
+            raise JsonRpcError(INVALID_REQUEST, "Invalid request: send one message at a time, not a batch")
+    except JsonRpcError as exc:
+        stream.put(jsonrpc.error_response(exc))
+        return
+    if isinstance(message, Request):
+        start(session.running, dispatcher, message, context(message, session, stream, principal), session.protocol, stream)
+    else:
+        receive(session, message)
 
 
 def receive(session: HttpSession, message: Message) -> None:

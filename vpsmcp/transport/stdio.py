@@ -16,13 +16,10 @@ import sys
 from typing import BinaryIO
 
 from vpsmcp.access import ANONYMOUS
-from vpsmcp.errors import JsonRpcError
-from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.dispatch import Dispatcher
-from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Notification, Request
+from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.session import Phase
 from vpsmcp.transport import handshake
-from vpsmcp.transport.exchange import start
 from vpsmcp.transport.sessions import HttpSession
 
 LINE_LIMIT = 64 * 1024 * 1024
@@ -43,7 +40,7 @@ async def serve_stdio(dispatcher: Dispatcher, stdin: BinaryIO | None = None, std
     try:
         while line := await reader.readline():
             if line.strip():
-                _receive(dispatcher, session, line)
+                handshake.receive_one(dispatcher, session, line, ANONYMOUS)
     finally:
         session.close()  # cancels running calls, ends the stream: the writer drains what is left
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -56,22 +53,6 @@ def announce(session: HttpSession, kinds: frozenset[str]) -> None:
     if session.protocol.phase is Phase.OPEN:
         for kind in sorted(kinds):
             session.standalone.put(Notification(f"notifications/{kind}/list_changed"))
-
-
-def _receive(dispatcher: Dispatcher, session: HttpSession, line: bytes) -> None:
-    stream = session.standalone
-    try:
-        message = jsonrpc.parse(line)
-        if isinstance(message, list):
-            raise JsonRpcError(INVALID_REQUEST, "Invalid request: batches are not accepted")
-    except JsonRpcError as exc:
-        stream.put(jsonrpc.error_response(exc))
-        return
-    if isinstance(message, Request):
-        ctx = handshake.context(message, session, stream, ANONYMOUS)
-        start(session.running, dispatcher, message, ctx, session.protocol, stream)
-    else:
-        handshake.receive(session, message)
 
 
 async def _write(session: HttpSession, writer: asyncio.StreamWriter) -> None:

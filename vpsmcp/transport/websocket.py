@@ -18,13 +18,10 @@ import contextlib
 
 from quart import Blueprint, Response, websocket
 
-from vpsmcp.access import Principal
-from vpsmcp.errors import JsonRpcError, TransportError
-from vpsmcp.protocol import jsonrpc
-from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
+from vpsmcp.errors import TransportError
+from vpsmcp.protocol.jsonrpc import Request
 from vpsmcp.transport import handshake
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
-from vpsmcp.transport.exchange import start
 from vpsmcp.transport.http_errors import render
 from vpsmcp.transport.sessions import HttpSession
 
@@ -54,7 +51,7 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         try:
             while True:
                 frame = await websocket.receive()
-                _receive(ep, session, frame.encode() if isinstance(frame, str) else frame, principal)
+                handshake.receive_one(ep.dispatcher, session, frame.encode() if isinstance(frame, str) else frame, principal)
         finally:
             session.readers -= 1
             ep.sessions.remove(session.id)
@@ -64,22 +61,6 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         return None
 
     return bp
-
-
-def _receive(ep: Endpoint, session: HttpSession, frame: bytes, principal: Principal) -> None:
-    stream = session.standalone
-    try:
-        message = jsonrpc.parse(frame)
-        if isinstance(message, list):
-            raise JsonRpcError(INVALID_REQUEST, "Invalid request: send one message per frame")
-    except JsonRpcError as exc:
-        stream.put(jsonrpc.error_response(exc))
-        return
-    if isinstance(message, Request):
-        ctx = handshake.context(message, session, stream, principal)
-        start(session.running, ep.dispatcher, message, ctx, session.protocol, stream)
-    else:
-        handshake.receive(session, message)
 
 
 async def _write(session: HttpSession, heartbeat: float) -> None:
