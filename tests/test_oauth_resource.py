@@ -108,7 +108,7 @@ def test_the_connection_survives_a_401_for_the_next_request(server: ServerProces
             answer = http.post(server.url + path, content=b"[" + b'{"jsonrpc": "2.0", "id": 1, "method": "ping"},' * 20000
                                + b"{}]", headers={"content-type": "application/json"})
             assert answer.status_code == 401
-            connections.add(id(answer.extensions["network_stream"]))
+            connections.add(answer.extensions["network_stream"].get_extra_info("client_addr"))
     assert len(connections) == 1, "every request went over the first connection"
 
 

@@ -65,8 +65,7 @@ class Client:
         return hmac.compare_digest(self.secret_digest, digest(client_secret))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        if endpoint == "revoke" and method == "none":
-            return True
+        """A client authenticates the way it registered, at the token and revocation endpoints alike."""
         return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:

@@ -10,6 +10,7 @@ browser-based clients' CORS preflights.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -36,7 +37,7 @@ AS_METADATA_PATHS = (
 CORS_PATHS = ("/.well-known/", "/token", "/register", "/revoke", "/mcp/.well-known/")
 
 
-def oauth_routes(service: AuthorizationService, client_address: Any) -> Blueprint:
+def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], str]) -> Blueprint:
     """The blueprint; ``client_address(request)`` names the caller for the login brake."""
     bp = Blueprint("oauth", __name__)
     res = service.resources

@@ -83,7 +83,7 @@ class FileStore:
         """Forget a client and revoke everything issued to it."""
         if client_id not in self._clients:
             return False
-        self.remove_client_in_memory(client_id)
+        self._forget_client(client_id)
         self._dropped.add(client_id)
         self.commit()
         return True
@@ -157,7 +157,7 @@ class FileStore:
             if client_id not in self._clients and client_id not in self._dropped:
                 self._clients[client_id] = client
         for client_id in [c for c, v in self._clients.items() if c not in clients and v.created_at <= self._written_at]:
-            self.remove_client_in_memory(client_id)
+            self._forget_client(client_id)
         for family_id, family in families.items():
             mine = self._families.get(family_id)
             if mine is None and family_id not in self._dropped:
@@ -167,7 +167,7 @@ class FileStore:
         for family_id in [f for f, v in self._families.items() if f not in families and v.created_at <= self._written_at]:
             del self._families[family_id]
 
-    def remove_client_in_memory(self, client_id: str) -> None:
+    def _forget_client(self, client_id: str) -> None:
         self._clients.pop(client_id, None)
         now = time.time()
         for family in self._families.values():
