@@ -49,7 +49,7 @@ LOG_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
 GENESIS = "0" * 64
 REDACTED = "[redacted]"
-GROUP_WINDOW = 0.01  # seconds the writer gathers records before one write + fsync
+GROUP_WINDOW = 0.05  # seconds the writer gathers records before one write + fsync (each wakes the thread)
 HEAD_INTERVAL = 1.0  # seconds between two head updates under load
 MAX_STRING = 1000  # longer argument values are replaced by their length and hash
 SECRET_KEYS = re.compile(r"pass(word|wd|phrase)?|token|secret|key|auth|cookie|credential|private", re.IGNORECASE)
@@ -67,9 +67,12 @@ def redact(value: Any) -> Any:
     return value
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(record: dict[str, Any]) -> str:
     """The one JSON spelling of ``record`` that hashes are taken over."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(record)  # one encoder: json.dumps with options builds one per call
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -100,6 +103,7 @@ class AuditLog:
         self._wake = threading.Condition()
         self._closed = False
         self._head_written = 0.0
+        self._second: tuple[int, str] = (-1, "")  # the last whole second stamped, formatted
         self._write_lock = threading.Lock()
         self._thread = threading.Thread(target=self._write_groups, name="vpsmcp-audit", daemon=True)
         self._thread.start()
@@ -115,12 +119,20 @@ class AuditLog:
     def record(self, call: ToolCall) -> None:
         """Chain ``call`` and queue it for writing (the dispatcher's observer); returns at once."""
         self.append({
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": self._timestamp(time.time()),
             "client": call.client_id, "token": call.token_id, "tool": call.tool,
             "arguments": redact(call.arguments), "status": call.status,
             "error": call.detail[:MAX_STRING] if call.detail else None,
             "duration_ms": round(call.duration * 1000, 3),
         })
+
+    def _timestamp(self, now: float) -> str:
+        """``now`` in ISO 8601 UTC with milliseconds, as ``datetime.isoformat(timespec="milliseconds")``
+        spells it; the date and time of day are formatted once a second, not once a call."""
+        second = int(now)
+        if second != self._second[0]:
+            self._second = (second, datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        return f"{self._second[1]}.{int((now - second) * 1000):03d}+00:00"
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Chain ``fields`` onto the log; written by the writer (at once, once it has stopped)."""
@@ -170,14 +182,15 @@ class AuditLog:
             size = self.path.stat().st_size
         except FileNotFoundError:
             size = 0
-        chunk = b""
+        chunk: list[bytes] = []  # joined once: adding bytes to bytes copies the whole group each time
         for line in lines:
-            if size + len(chunk) > 0 and size + len(chunk) + len(line) > self.config.max_bytes:
-                self._write(chunk)
+            if size > 0 and size + len(line) > self.config.max_bytes:
+                self._write(b"".join(chunk))
                 self._rotate()
-                size, chunk = 0, b""
-            chunk += line
-        self._write(chunk)
+                size, chunk = 0, []
+            chunk.append(line)
+            size += len(line)
+        self._write(b"".join(chunk))
 
     def _write(self, data: bytes) -> None:
         if not data:
