@@ -20,7 +20,7 @@ from vpsmcp.transport import handshake, sse
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import event_stream, start
 from vpsmcp.transport.sessions import HttpSession
-from vpsmcp.transport.streamable import drain_body
+from vpsmcp.transport.streamable import drain_body, read_body
 
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages"
@@ -49,7 +49,7 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
             raise
         require_json_body(headers)
         session = ep.sessions.get(request.args.get("session_id"), principal)
-        body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        body = await read_body()
         try:
             message = jsonrpc.parse(body)
         except JsonRpcError as exc:
