@@ -189,17 +189,20 @@ def _prompt_renderer(func: Callable[..., Any]) -> Any:
     return render
 
 
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def _type_problem(schema: dict[str, Any], value: Any) -> str | None:
     expected = schema.get("type")
-    checks: dict[str, Callable[[Any], bool]] = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }
-    if isinstance(expected, str) and expected in checks and not checks[expected](value):
+    check = _TYPE_CHECKS.get(expected) if isinstance(expected, str) else None
+    if check is not None and not check(value):
         return f"expected {expected}, got {type(value).__name__}"
     if "enum" in schema and value not in schema["enum"]:
         return f"expected one of {schema['enum']}"
