@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,3 +337,54 @@ def test_stateless_closing_the_stream_cancels_the_call(srv: ServerProcess, tmp_p
         next(line for line in response.iter_lines() if "progress" in line)
     time.sleep(1.3)
     assert not marker.exists()
+
+
+# --- requests that have to wait (the eager connection's slow path) ------------------
+
+
+def raw_post(url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
+    """A connected socket that has sent a POST's head, and none of its body."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    head = {"host": f"{host}:{port}", "content-type": "application/json", "content-length": str(len(body)), **headers}
+    sock.sendall(f"POST /mcp HTTP/1.1\r\n{''.join(f'{k}: {v}' + chr(13) + chr(10) for k, v in head.items())}\r\n".encode())
+    return sock
+
+
+def test_a_body_arriving_in_pieces_is_answered(srv: ServerProcess) -> None:
+    session = initialize(srv.url)
+    body = json.dumps(rpc("tools/call", {"name": "echo", "arguments": {"text": "in pieces"}}, id=9)).encode()
+    with raw_post(srv.url, body, {"accept": ACCEPT, "mcp-session-id": session}) as sock:
+        sock.sendall(body[:10])
+        time.sleep(0.3)  # the server has started on the request and waits for the rest
+        sock.sendall(body[10:])
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        payload = answer.read()
+    assert answer.status == 200, payload
+    assert json.loads(payload)["result"]["content"][0]["text"] == "in pieces"
+
+
+def test_a_client_leaving_mid_body_costs_nothing(srv: ServerProcess) -> None:
+    session = initialize(srv.url)
+    body = json.dumps(rpc("tools/call", {"name": "echo", "arguments": {"text": "never"}}, id=9)).encode()
+    with raw_post(srv.url, body, {"accept": ACCEPT, "mcp-session-id": session}) as sock:
+        sock.sendall(body[:10])
+        time.sleep(0.2)
+    assert post(srv.url, rpc("ping"), {"mcp-session-id": session}).json()["result"] == {}
+    assert "Traceback" not in srv.output()
+
+
+def test_stateless_json_only_client_leaving_cancels_the_call(srv: ServerProcess, tmp_path: Path) -> None:
+    marker = tmp_path / "finished"
+    params = {"name": "slow", "arguments": {"steps": 3, "delay": 0.3, "marker": str(marker)},
+              "_meta": {META + "protocolVersion": "2026-07-28", META + "clientCapabilities": {}}}
+    body = json.dumps(rpc("tools/call", params, id=7)).encode()
+    headers = {"accept": "application/json", "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call",
+               "mcp-name": "slow"}
+    with raw_post(srv.url, body, headers) as sock:
+        sock.sendall(body)
+        time.sleep(0.3)  # the call is running; its answer can only be JSON, so nothing has been sent
+    time.sleep(1.3)
+    assert not marker.exists(), "the client went away: its call was cancelled, not finished"
+    assert "Traceback" not in srv.output()
