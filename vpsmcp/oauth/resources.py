@@ -7,6 +7,7 @@ they are the public https ones and never the internal ``127.0.0.1:port``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,5 +52,10 @@ class Resources:
         return canonical(url)
 
     def accepts(self, resource: str) -> bool:
-        """Whether a token bound to ``resource`` is meant for this server."""
-        return canonical(resource) in {self.base, *(self.base + p for p in PROTECTED_PATHS)}
+        """Whether a token bound to ``resource`` is meant for this server (asked on every request)."""
+        return _accepts(self.base, resource)
+
+
+@functools.lru_cache(maxsize=256)  # tokens name a handful of resources; parsing URLs is the costly part
+def _accepts(base: str, resource: str) -> bool:
+    return canonical(resource) in {base, *(base + p for p in PROTECTED_PATHS)}
