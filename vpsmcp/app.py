@@ -15,6 +15,7 @@ from vpsmcp.audit import AuditLog
 from vpsmcp.errors import ConfigError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
+from vpsmcp.http_connection import InlineHTTPConnection
 from vpsmcp.logs import log
 from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
@@ -42,6 +43,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     """Build the ASGI app for ``runtime``; ``providers`` default to the configured plugins."""
     config = runtime.config
     app = Quart("vpsmcp")
+    app.asgi_http_class = InlineHTTPConnection  # type: ignore[assignment]
     # Streams must live as long as the client wants them; each stream ends itself.
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 60
