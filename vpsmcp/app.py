@@ -43,7 +43,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     """Build the ASGI app for ``runtime``; ``providers`` default to the configured plugins."""
     config = runtime.config
     app = Quart("vpsmcp")
-    app.asgi_http_class = InlineHTTPConnection  # type: ignore[assignment]
+    app.asgi_http_class = InlineHTTPConnection
     # Streams must live as long as the client wants them; each stream ends itself.
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 60
