@@ -2,9 +2,9 @@
 
 Quart runs each request as two new tasks, one feeding it the body and one
 handling it, waits for the first to end and then for the other's
-cancellation, so that a client going away cancels the handler. On a
-``tools/call`` those tasks, the wait and the gathering cost about as much as
-vpsmcp's own work (``bench/``). This connection handles the request in the
+cancellation, so that a client going away cancels the handler. Doing without
+one task, the wait and the gathering gave 3-4 % more tools/call and
+tools/list at 32 clients (``bench/run.py``). This connection handles the request in the
 task it is called in and starts one task, the receiver: it feeds the body
 and, when the client goes away, cancels the handler — the task it was started
 from — as Quart's receiver ends Quart's handler. Installed as the app's
