@@ -32,11 +32,16 @@ class InlineHTTPConnection(ASGIHTTPConnection):
             await self.handle_request(request, send)
         except asyncio.CancelledError:
             if receiver.done() and handler.uncancel() == 0:
+                receiver.result()  # the receiver failing is raised, as Quart raises it
                 return  # the client went away, and that was the only reason to stop
             raise
         finally:
             receiver.cancel()  # nobody waits for it: it is only reading
 
     async def _receive(self, request: Request, receive: ASGIReceiveCallable, handler: asyncio.Task[None]) -> None:
-        await self.handle_messages(request, receive)  # returns when the client has gone
-        handler.cancel()
+        try:
+            await self.handle_messages(request, receive)  # returns when the client has gone
+        except Exception:
+            handler.cancel()
+            raise
+        handler.cancel()  # not when this is cancelled: then the request is over, the task is hypercorn's again
