@@ -82,4 +82,4 @@ async def drain_body() -> None:
     """Read and drop a refused request's body: answered before it is read, hypercorn
     closes the keep-alive connection, and a client reusing it sees it drop."""
     with contextlib.suppress(HTTPException):
-        await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        await read_body()
