@@ -107,17 +107,13 @@ def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     from vpsmcp.oauth.store import FileStore
     from vpsmcp.runtime import Runtime
     from vpsmcp.state import StateDir
-    from vpsmcp.tools.catalog import GROUPS
+    from servers import write_echo_config
 
     if variant in ("no audit", "bare"):
         audit.AuditLog.record = lambda self, call: None  # type: ignore[method-assign]
     if variant in ("no trace", "bare"):
         app_module.observe = lambda *args, **kwargs: None  # type: ignore[assignment]
-    config_path = tmp / "vpsmcp.toml"
-    groups = ", ".join(f'"{g}"' for g in GROUPS)
-    config_path.write_text(
-        f'[log]\naccess = false\n[plugins]\nmodules = ["{BENCH / "echo_plugin.py"}"]\n[tools]\ndisabled = [{groups}]\n'
-    )
+    config_path = write_echo_config(tmp / "vpsmcp.toml")
     config = load_config(config_path)
     if variant in ("no auth", "bare"):
         config = with_overrides(config, {"auth.mode": "none"}, "parts.py")

@@ -93,16 +93,22 @@ class Server:
 
 
 def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
-    """vpsmcp from the checkout, with the echo plugin and no access log (none of the others log requests)."""
-    config = workdir / "vpsmcp.toml"
-    plugin = BENCH / "echo_plugin.py"
-    # Only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer.
-    groups = ", ".join(f'"{g}"' for g in _tool_groups())
-    config.write_text(f'[log]\naccess = false\n\n[plugins]\nmodules = ["{plugin}"]\n\n[tools]\ndisabled = [{groups}]\n')
+    """vpsmcp from the checkout, configured by ``write_echo_config``, with OAuth on."""
+    config = write_echo_config(workdir / "vpsmcp.toml")
     argv = [str(python), "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(workdir / "state"), "--config", str(config)]
     env = _env(workdir, ROOT)
     set_password(python, workdir / "state", env, workdir)  # served with OAuth on, as deployed
     return Server("vpsmcp", argv, workdir, env, cpu)
+
+
+def write_echo_config(path: Path) -> Path:
+    """vpsmcp's config for the bench: the echo plugin, no access log (none of the others log requests),
+    and only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer."""
+    groups = ", ".join(f'"{g}"' for g in _tool_groups())
+    path.write_text(
+        f'[log]\naccess = false\n\n[plugins]\nmodules = ["{BENCH / "echo_plugin.py"}"]\n\n[tools]\ndisabled = [{groups}]\n'
+    )
+    return path
 
 
 def _tool_groups() -> list[str]:
