@@ -339,7 +339,7 @@ def test_stateless_closing_the_stream_cancels_the_call(srv: ServerProcess, tmp_p
     assert not marker.exists()
 
 
-# --- requests that have to wait (the eager connection's slow path) ------------------
+# --- requests that wait: the body arrives late, or the client leaves (http_connection.py) ---
 
 
 def raw_post(url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
@@ -347,7 +347,8 @@ def raw_post(url: str, body: bytes, headers: dict[str, str]) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=10)
     head = {"host": f"{host}:{port}", "content-type": "application/json", "content-length": str(len(body)), **headers}
-    sock.sendall(f"POST /mcp HTTP/1.1\r\n{''.join(f'{k}: {v}' + chr(13) + chr(10) for k, v in head.items())}\r\n".encode())
+    lines = "".join(f"{name}: {value}\r\n" for name, value in head.items())
+    sock.sendall(f"POST /mcp HTTP/1.1\r\n{lines}\r\n".encode())
     return sock
 
 
