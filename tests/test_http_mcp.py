@@ -167,10 +167,12 @@ def test_delete_ends_session_then_404(srv: ServerProcess) -> None:
     assert response.status_code == 404 and error_of(response)["code"] == -32001
 
 
-def test_unknown_session_is_404_and_missing_is_400(srv: ServerProcess) -> None:
+def test_unknown_session_is_404_and_missing_is_served_without_one(srv: ServerProcess) -> None:
+    # The spec's SHOULD is 400 for a missing id; Claude's connector sends some requests without it
+    # (anthropics/claude-ai-mcp#99), so they are served sessionless (tests/test_claude_connector.py).
     assert post(srv.url, rpc("tools/list"), {"mcp-session-id": "f" * 32}).status_code == 404
     missing = post(srv.url, rpc("tools/list"))
-    assert missing.status_code == 400 and "Mcp-Session-Id" in error_of(missing)["message"]
+    assert missing.status_code == 200 and "tools" in missing.json()["result"]
 
 
 def test_initialize_with_stale_session_id_starts_fresh(srv: ServerProcess) -> None:

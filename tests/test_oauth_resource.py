@@ -49,6 +49,7 @@ ENTRY_POINTS = [  # (method, path, headers, the resource it protects)
     ("GET", "/sse", {"accept": "text/event-stream"}, "/sse"),
     ("POST", "/messages?session_id=x", {"content-type": "application/json"}, "/sse"),
     ("GET", "/ws", UPGRADE, "/ws"),
+    ("POST", "/sse", {"content-type": "application/json"}, "/sse"),  # 401 before 405 (claude-ai-mcp#499)
 ]
 
 

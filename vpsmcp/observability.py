@@ -38,6 +38,7 @@ def observe(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Authorizati
                                  trusted)
     endpoint.gate = WatchedGate(endpoint.gate)
     endpoint.dispatcher = TracedDispatcher.around(endpoint.dispatcher, tracer)
+    endpoint.observe_quirk = tracer.quirk
     if oauth is not None:
         oauth.events = tracer
     app.asgi_app = TraceMiddleware(app.asgi_app, tracer)  # type: ignore[method-assign]

@@ -275,11 +275,12 @@ async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Ses
     uri = request.params.get("uri")
     if not isinstance(uri, str):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string")
-    if session is not None:
-        if request.method == "resources/subscribe":
-            session.subscriptions.add(uri)
-        else:
-            session.subscriptions.discard(uri)
+    if session is None:  # a handshake-era request that came without Mcp-Session-Id (transport/era.py)
+        raise JsonRpcError(INVALID_REQUEST, f"{request.method} needs a session: send the Mcp-Session-Id from initialize")
+    if request.method == "resources/subscribe":
+        session.subscriptions.add(uri)
+    else:
+        session.subscriptions.discard(uri)
     return {}
 
 

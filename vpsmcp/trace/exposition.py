@@ -36,6 +36,10 @@ def render(metrics: Metrics, gauges: Gauges) -> str:
     family("vpsmcp_sessions", "gauge", "Handshake-era MCP sessions open now.", [("", gauges.sessions)])
     family("vpsmcp_tool_calls_total", "counter", "tools/call answers, by tool and outcome.",
            ((f'tool="{_esc(t)}",outcome="{_esc(o)}"', n) for (t, o), n in sorted(metrics.tool_calls.items())))
+    family("vpsmcp_client_quirks_total", "counter",
+           "Requests served despite a documented client quirk (version_header: claude-code#93290; "
+           "no_session: claude-ai-mcp#99).",
+           ((f'quirk="{_esc(k)}"', n) for k, n in sorted(metrics.quirks.items())))
     family("vpsmcp_upstream_restarts_total", "counter", "Restarts of each gateway upstream.",
            ((f'upstream="{_esc(name)}"', restarts) for name, _, restarts in gauges.upstreams))
     family("vpsmcp_upstream_up", "gauge", "1 when a gateway upstream is ready.",

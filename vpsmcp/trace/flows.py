@@ -56,6 +56,7 @@ class Flow:
     untold_errors: int = 0
     untold_last: Step | None = None  # the latest of them, and when it came
     untold_at: float = 0.0
+    quirks: set[str] = field(default_factory=set)  # client quirks already noted in this flow
 
     def count(self, key: Hashable, error: bool, now: float) -> bool:
         """Count a request; True when it repeats the previous one (then it is only counted)."""

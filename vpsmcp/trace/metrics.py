@@ -64,6 +64,7 @@ class Metrics:
     requests: dict[tuple[str, int], int] = field(default_factory=dict)  # (route, status)
     latency: dict[str, Histogram] = field(default_factory=dict)  # route
     tool_calls: dict[tuple[str, str], int] = field(default_factory=dict)  # (tool, outcome)
+    quirks: dict[str, int] = field(default_factory=dict)  # client quirks served (transport/era.py), by kind
     timeline: Timeline = field(default_factory=Timeline)
     in_flight: int = 0
     streams: int = 0  # event streams and WebSockets open now
@@ -76,6 +77,9 @@ class Metrics:
             histogram = self.latency[route] = Histogram()
         histogram.observe(seconds)
         self.timeline.add(now, error)
+
+    def quirk(self, kind: str) -> None:
+        self.quirks[kind] = self.quirks.get(kind, 0) + 1
 
     def tool_called(self, tool: str, outcome: str) -> None:
         key = (tool, outcome)

@@ -33,6 +33,7 @@ class Pending:
     capture: bytearray | None = None  # an error body whose "error" code we read (token, registration)
     committed: bool = False
     stream: bool = False
+    quirk: tuple[str, str] | None = None  # (kind, words): a client quirk the transport served
     trusted: frozenset[str] = frozenset()  # proxies whose X-Forwarded-For names the client
     _pair: tuple[str, str] | None = None
 

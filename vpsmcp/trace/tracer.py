@@ -22,8 +22,10 @@ from vpsmcp.trace.journal import FILE_NAME, Journal
 from vpsmcp.trace.metrics import Metrics
 from vpsmcp.trace.pending import CURRENT, MAX_ERROR_BODY, Pending
 from vpsmcp.trace.steps import UNTRACED, Note, Step, clip, describe, is_error
+from vpsmcp.transport.era import Decision
 
 FLUSH_INTERVAL = 1.0
+QUIRK_SUBJECT = "client quirk:"
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 CAPTURED = frozenset({"token", "register"})
 
@@ -82,6 +84,9 @@ class Tracer:
             return
         flow = self.book.place(pending.client_id, pending.pair, now, pending.kind != "other")
         if flow is not None:
+            if pending.quirk is not None and pending.quirk[0] not in flow.quirks:
+                flow.quirks.add(pending.quirk[0])  # said once per flow; later requests are only counted
+                notes = (*notes, (QUIRK_SUBJECT, pending.quirk[1]))
             key = (pending.scope.get("method"), pending.scope.get("path"), pending.status, notes, pending.refused)
             self._record(flow, pending, key, notes, error, now)
 
@@ -114,6 +119,15 @@ class Tracer:
             pending.client_id = clip(client_id, 200)
         if event:
             self._note(pending, event, detail)
+
+    def quirk(self, decision: Decision) -> None:
+        """``Endpoint.observe_quirk``: a request served despite a documented client quirk (``transport/era.py``)."""
+        if decision.quirk is None:
+            return
+        self.metrics.quirk(decision.quirk.value)
+        pending = CURRENT.get()
+        if pending is not None:
+            pending.quirk = (decision.quirk.value, decision.detail)
 
     def rpc(self, method: str, name: str | None, outcome: str) -> None:
         """The dispatcher answered ``method`` (about tool or prompt ``name``) with ``outcome``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dataclasses import dataclass
 
@@ -11,6 +11,7 @@ from vpsmcp.access import Gate, Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
+from vpsmcp.transport.era import Decision
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
 
@@ -52,6 +53,7 @@ class Endpoint:
     guard: Guard
     gate: Gate
     heartbeat: float
+    observe_quirk: Callable[[Decision], None] = lambda decision: None  # the trace counts what it served
 
     def admit(self, headers: HeaderMap, resource: str) -> Principal:
         """Host/Origin/size checks, then authentication."""

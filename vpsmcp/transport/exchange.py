@@ -51,7 +51,7 @@ class StreamPeer:
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.session is None:
-            raise JsonRpcError(INTERNAL_ERROR, "no channel to the client in this era")
+            raise JsonRpcError(INTERNAL_ERROR, "no channel to the client: this request has no session")
         request_id = self.session.next_request_id()
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.session.waiting[request_id] = future

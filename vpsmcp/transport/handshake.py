@@ -20,7 +20,7 @@ from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
-from vpsmcp.transport.endpoint import MCP_PATH, RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import MCP_PATH, RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, settled, start
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
@@ -28,19 +28,16 @@ from vpsmcp.transport.streams import OutboundStream, parse_event_id
 BATCH_VERSION = "2025-03-26"  # the only version with JSON-RPC batches
 
 
-async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal) -> Response:
-    require_json_body(headers)
-    json_ok, sse_ok = accepts(headers)
-    if not (json_ok or sse_ok):
-        raise not_acceptable("application/json and text/event-stream")
-    messages, batch = _parse(body)
+async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Principal) -> Response:
+    """A POST of this era: an ``initialize``, or messages in the session ``Mcp-Session-Id`` names."""
+    sse_ok = accepts(headers)[1]
     initialize = [m for m in messages if isinstance(m, Request) and m.method == "initialize"]
     if initialize:
         if batch:
             raise TransportError(400, INVALID_REQUEST, "initialize must not be part of a batch")
         return await _initialize(ep, initialize[0], principal)
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
-    _check_version(headers)
+    check_version(headers)
     if batch and session.protocol.version != BATCH_VERSION:
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
     requests = [m for m in messages if isinstance(m, Request)]
@@ -83,7 +80,8 @@ async def delete(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Resp
     return Response("", status=200)
 
 
-def _parse(body: bytes) -> tuple[list[Message], bool]:
+def parse(body: bytes) -> tuple[list[Message], bool]:
+    """The messages of a POST body, and whether they came as a batch; 400 if it is not JSON-RPC."""
     try:
         parsed = jsonrpc.parse(body)
     except JsonRpcError as exc:
@@ -91,7 +89,7 @@ def _parse(body: bytes) -> tuple[list[Message], bool]:
     return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
 
 
-def _check_version(headers: HeaderMap) -> None:
+def check_version(headers: HeaderMap) -> None:
     """An unsupported MCP-Protocol-Version is 400; an absent one is fine (Claude sends none)."""
     version = headers.get("mcp-protocol-version")
     if version is not None and version not in HANDSHAKE_VERSIONS:

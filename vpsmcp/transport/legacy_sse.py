@@ -4,7 +4,11 @@
 ``endpoint``, names the URL to POST messages to (``/messages?session_id=…``).
 Every answer travels on the stream; a POST only gets ``202 Accepted``. The
 stream *is* the session: when the client goes, the session ends.
-A POST to ``/sse`` gets 405, which is how Claude tells this transport apart.
+A POST to ``/sse`` gets 405, which is how Claude tells this transport apart,
+but only once the caller is known: without a token it gets the 401 challenge
+first, as ``GET /mcp`` does, or a client that logs in on 401 stops there
+(opencode; a bare 405 hangs Claude at "Checking connection",
+anthropics/claude-ai-mcp#499).
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
         session = ep.sessions.create(principal)
         session.protocol.version = "2024-11-05"
         return event_stream(_stream(ep, session))
+
+    @bp.route(SSE_PATH, methods=["POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+    async def not_the_stream() -> Response:
+        headers = HeaderMap.of(request.scope["headers"])
+        try:
+            ep.admit(headers, SSE_PATH)  # 401 before 405
+        finally:
+            await drain_body()
+        raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: GET /sse opens the stream", headers={"Allow": "GET"})
 
     @bp.route(MESSAGES_PATH, methods=["POST"], strict_slashes=False)
     async def post_message() -> Response:

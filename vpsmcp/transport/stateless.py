@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from quart import Response
@@ -57,6 +57,7 @@ def status_of(error: ErrorResponse) -> int:
 
 
 async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal) -> Response:
+    """A POST whose ``MCP-Protocol-Version`` names this era: one request or notification, strictly checked."""
     require_json_body(headers)
     if not accepts(headers)[0]:
         raise not_acceptable("application/json")
@@ -70,25 +71,56 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
         raise TransportError(400, INVALID_REQUEST, "Invalid request: send one JSON-RPC request per POST")
     ep.authorize(principal, [message], MCP_PATH)
     stream = OutboundStream(pending={message.id})
+    ctx = checked_envelope(ep, message, headers, principal, stream, strict=True)
+    return await answer(ep, headers, [start_call(ep, message, ctx, stream)], stream, False, status_of)
+
+
+def checked_envelope(
+    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream, *, strict: bool
+) -> Context:
+    """``envelope``, its error raised as the HTTP answer this era gives it."""
     try:
-        ctx = _envelope(ep, message, headers, principal, stream)
+        return envelope(ep, request, headers, principal, stream, strict=strict)
     except JsonRpcError as exc:
-        raise TransportError(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message, exc.data, id=message.id) from None
-    task = asyncio.create_task(run_request(ep.dispatcher, message, ctx, None, stream))
+        raise TransportError(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message, exc.data, id=request.id) from None
+
+
+def start_call(ep: Endpoint, request: Request, ctx: Context, stream: OutboundStream) -> asyncio.Task[None]:
+    """Run one request of this era (no session) as a task answering on ``stream``."""
+    return asyncio.create_task(run_request(ep.dispatcher, request, ctx, None, stream))
+
+
+async def answer(
+    ep: Endpoint,
+    headers: HeaderMap,
+    tasks: list[asyncio.Task[None]],
+    stream: OutboundStream,
+    batch: bool,
+    status: Callable[[ErrorResponse], int] | None,
+) -> Response:
+    """JSON when the calls finish quietly, else an event stream; with no session to come back
+    to, the client closing the POST (or the stream) cancels the calls."""
     try:
         if not accepts(headers)[1] or await settled(stream, ep.heartbeat):
-            await task
-            return json_answer(stream, False, status_of)
-    except asyncio.CancelledError:  # the client closed the POST before any answer: that cancels the call too
-        task.cancel()
+            await asyncio.gather(*tasks)
+            return json_answer(stream, batch, status)
+    except asyncio.CancelledError:  # the client closed the POST before any answer
+        for task in tasks:
+            task.cancel()
         raise
-    return event_stream(_cancel_on_close(task, relay(stream, ep.heartbeat, ids=False)))
+    return event_stream(_cancel_on_close(tasks, relay(stream, ep.heartbeat, ids=False)))
 
 
-def _envelope(
-    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream
+def envelope(
+    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream, *, strict: bool
 ) -> Context:
-    """Validate routing headers against the body and build the request's context."""
+    """Validate routing headers against the body and build the request's context.
+
+    ``strict=False`` serves a body of this era under another era's header or
+    none (anthropics/claude-code#93290): the version header may disagree, and
+    a missing ``Mcp-Method``/``Mcp-Name``/``Mcp-Param-*`` is tolerated, but one
+    that is present must still match the body (400 / -32020).
+    """
     for name in ROUTING_HEADERS:
         if name in headers.repeated:
             raise JsonRpcError(HEADER_MISMATCH, f"{name} header appears more than once")
@@ -100,7 +132,7 @@ def _envelope(
             INVALID_PARAMS,
             f"params._meta must carry {META}protocolVersion and {META}clientCapabilities",
         )
-    if headers.get("mcp-protocol-version") != version:
+    if strict and headers.get("mcp-protocol-version") != version:
         raise JsonRpcError(HEADER_MISMATCH, "MCP-Protocol-Version header does not match params._meta protocolVersion")
     if version not in STATELESS_VERSIONS:
         raise JsonRpcError(
@@ -108,14 +140,16 @@ def _envelope(
             "Unsupported protocol version",
             data={"supported": list(SUPPORTED_VERSIONS), "requested": version},
         )
-    if headers.get("mcp-method") != request.method:
+    method = headers.get("mcp-method")
+    if (strict or method is not None) and method != request.method:
         raise JsonRpcError(HEADER_MISMATCH, "Mcp-Method header does not match the request's method")
     if request.method in NAMED_BY:
         named = request.params.get(NAMED_BY[request.method])
-        if (headers.get("mcp-name") or "").strip(" \t") != named:
+        sent = headers.get("mcp-name")
+        if (strict or sent is not None) and (sent or "").strip(" \t") != named:
             raise JsonRpcError(HEADER_MISMATCH, f"Mcp-Name header does not match params.{NAMED_BY[request.method]}")
     if request.method == "tools/call":
-        _check_param_headers(ep, request, headers)
+        _check_param_headers(ep, request, headers, strict)
     level = meta.get(META + "logLevel")
     return Context(
         request_id=request.id,
@@ -131,8 +165,9 @@ def _envelope(
     )
 
 
-def _check_param_headers(ep: Endpoint, request: Request, headers: HeaderMap) -> None:
-    """``Mcp-Param-<Token>`` mirrors each argument whose schema names it with ``x-mcp-header``."""
+def _check_param_headers(ep: Endpoint, request: Request, headers: HeaderMap, strict: bool) -> None:
+    """``Mcp-Param-<Token>`` mirrors each argument whose schema names it with ``x-mcp-header``
+    (when not ``strict``, only a header that is present is compared)."""
     tool = ep.dispatcher.registry.tool(str(request.params.get("name")))
     if tool is None:
         return
@@ -143,7 +178,7 @@ def _check_param_headers(ep: Endpoint, request: Request, headers: HeaderMap) -> 
             continue
         header = headers.get(f"mcp-param-{token.lower()}")
         present = isinstance(arguments, dict) and name in arguments
-        if header is None and not present:
+        if header is None and (not present or not strict):
             continue
         if header is None or not present or _decode_header(header) != _header_text(arguments[name]):
             raise JsonRpcError(HEADER_MISMATCH, f"Mcp-Param-{token} header does not match argument {name!r}")
@@ -165,11 +200,12 @@ def _header_text(value: Any) -> str:
     return str(value)
 
 
-async def _cancel_on_close(task: asyncio.Task[None], body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Closing the stream is cancellation in this era: stop the call."""
+async def _cancel_on_close(tasks: list[asyncio.Task[None]], body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Closing the stream is cancellation in this era: stop the calls."""
     try:
         async for chunk in body:
             yield chunk
     finally:
-        if not task.done():
-            task.cancel()
+        for task in tasks:
+            if not task.done():
+                task.cancel()

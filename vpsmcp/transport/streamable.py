@@ -1,8 +1,9 @@
 """Routes of the Streamable HTTP endpoint: ``/mcp`` and ``/mcp/`` (no redirect).
 
 A POST whose ``MCP-Protocol-Version`` is present and not a handshake version
-is served by the stateless era, like the official SDK routes it; everything
-else by the handshake era. Each view is: admit → hand to the era → respond.
+is served by the stateless era, like the official SDK routes it; any other
+POST goes where ``era.decide`` sends it, by its session id and its body.
+Each view is: admit → hand to the era → respond.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import contextlib
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, RequestTimeout
 
+from vpsmcp.access import Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.logs import SCOPE_SESSION_ID
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
-from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS
-from vpsmcp.transport import handshake, stateless
-from vpsmcp.transport.endpoint import Endpoint, HeaderMap
+from vpsmcp.transport import era, handshake, sessionless, stateless
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.era import Route
 
 PATH = "/mcp"
 
@@ -38,19 +40,15 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
         session_id = headers.get("mcp-session-id")
         if session_id:
             request.scope[SCOPE_SESSION_ID] = session_id  # type: ignore[literal-required]
-        version = headers.get("mcp-protocol-version")
-        stateless_era = version is not None and version not in HANDSHAKE_VERSIONS
         if request.method == "POST":
             body = await read_body()
             if len(body) > ep.guard.max_body:
                 raise TransportError(413, INVALID_REQUEST, f"Request body larger than {ep.guard.max_body} bytes")
-            if stateless_era:
-                return await stateless.post(ep, headers, body, principal)
-            response = await handshake.post(ep, headers, body, principal)
-            if not session_id and response.status_code == 200:  # an initialize: log the new session
-                request.scope[SCOPE_SESSION_ID] = response.headers.get("mcp-session-id")  # type: ignore[literal-required]
+            response = await post(ep, headers, body, principal, session_id)
+            if not session_id and "mcp-session-id" in response.headers:  # an initialize: log the new session
+                request.scope[SCOPE_SESSION_ID] = response.headers["mcp-session-id"]  # type: ignore[literal-required]
             return response
-        if stateless_era:
+        if era.by_header(headers.get("mcp-protocol-version")) is not None:
             raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: this era has no sessions", headers={"Allow": "POST"})
         if request.method == "GET":
             return await handshake.get(ep, headers, principal)
@@ -58,6 +56,21 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
 
     for path in (PATH, PATH + "/"):
         app.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
+
+
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal, session_id: str | None) -> Response:
+    """A POST, to the route its header, session id and body call for (``era.py``)."""
+    if era.by_header(headers.get("mcp-protocol-version")) is not None:
+        return await stateless.post(ep, headers, body, principal)
+    require_json_body(headers)
+    if accepts(headers) == (False, False):
+        raise not_acceptable("application/json and text/event-stream")
+    messages, batch = handshake.parse(body)
+    decision = era.decide(headers.get("mcp-protocol-version"), session_id, messages)
+    if decision.route is Route.SESSION:
+        return await handshake.post(ep, headers, messages, batch, principal)
+    ep.observe_quirk(decision)
+    return await sessionless.post(ep, headers, messages, batch, principal, decision)
 
 
 async def read_body() -> bytes:
