@@ -38,6 +38,9 @@ class BearerGate:
         now = time.time()
         self.store.refresh(now)
         family = self.store.by_access(token_digest)
+        if family is None:  # perhaps made a moment ago by `vpsmcp tokens create`
+            self.store.refresh(now, force=True)
+            family = self.store.by_access(token_digest)
         if family is None or family.revoked_at is not None or family.access.get(token_digest, 0.0) <= now:
             raise self.challenge(resource, "The access token is invalid, expired or revoked")
         if not self.resources.accepts(family.resource):

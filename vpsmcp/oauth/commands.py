@@ -15,9 +15,11 @@ from typing import Any
 
 from vpsmcp.cli_common import add_state_flags, open_state
 from vpsmcp.errors import VpsmcpError
+from vpsmcp.oauth import personal
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.records import Family
 from vpsmcp.oauth.registration import InvalidClientMetadata, InvalidRedirectUri, new_client, parse_metadata
+from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
 
 
@@ -49,8 +51,16 @@ def add_commands(sub: Any) -> None:
     q.add_argument("client_id")
     q.set_defaults(command=_clients_remove)
 
-    p = sub.add_parser("tokens", help="list or revoke grants", description="List or revoke what clients were granted.")
+    p = sub.add_parser("tokens", help="list, create or revoke grants and personal access tokens",
+                       description="List or revoke what clients were granted; make personal access tokens.")
     tsub = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = tsub.add_parser("create", help="make a personal access token (printed once) for what cannot do OAuth")
+    add_state_flags(q)
+    q.add_argument("--name", required=True, help="what the token is for; shown in tokens list, the audit log and /status")
+    q.add_argument("--scope", action="append", required=True, metavar="SCOPE",
+                   help="a scope it grants, e.g. vps:read (repeatable, or several separated by spaces)")
+    q.add_argument("--expires", default="90d", metavar="TIME", help="lifetime: 90d, 12h, 30m (default 90d)")
+    q.set_defaults(command=_tokens_create)
     q = tsub.add_parser("list", help="list grants (one per authorization) with scopes and last use")
     add_state_flags(q)
     q.add_argument("--client", metavar="CLIENT_ID", help="only this client's")
@@ -60,6 +70,7 @@ def add_commands(sub: Any) -> None:
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("--client", metavar="CLIENT_ID", help="every grant of this client")
     who.add_argument("--grant", metavar="GRANT_ID", help="one grant (see tokens list)")
+    who.add_argument("--name", metavar="NAME", help="the personal access token of this name")
     q.set_defaults(command=_tokens_revoke)
 
 
@@ -124,7 +135,31 @@ def _tokens_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _tokens_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config, state = open_state(args, env)
+    server = config.server
+    public_url = server.public_url or (f"http://{server.listen}:{server.port}" if server.port else "")
+    if not public_url:
+        raise UsageError("server.port is 0 and server.public_url is unset: set server.public_url, which the token is bound to")
+    scopes = [s for text in args.scope for s in text.split()]
+    try:
+        lifetime = personal.parse_lifetime(args.expires)
+        family, token = personal.create(FileStore.in_state_dir(state.path), Resources.of(public_url).resource("/mcp"),
+                                        args.name, scopes, lifetime)
+    except personal.PersonalTokenError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"personal access token {args.name!r} for {family.resource}, scopes {family.scope}, "
+          f"valid until {_when(family.refresh_expires_at)}")
+    print(f"token (shown only now; send it as 'Authorization: Bearer TOKEN'): {token}")
+    return 0
+
+
 def _tokens_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.name:
+        if not personal.revoke(_store(args, env), args.name):
+            raise UsageError(f"no live personal access token named {args.name!r} (see: vpsmcp tokens list)")
+        print(f"revoked personal access token {args.name!r}")
+        return 0
     store = _store(args, env)
     chosen = [f for f in store.families() if f.revoked_at is None and (f.id == args.grant or f.client_id == args.client)]
     if not chosen:

@@ -14,6 +14,7 @@ from typing import Any
 
 from vpsmcp import __version__
 from vpsmcp.gateway.status import Snapshot
+from vpsmcp.oauth import personal
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.runtime import Runtime
 from vpsmcp.status.chart import Chart, chart
@@ -104,6 +105,11 @@ def clients(oauth: AuthorizationService, now: float) -> list[ClientRow]:
         scopes = sorted({s for f in live for s in f.scopes})
         rows.append(ClientRow(client.client_id, client.name or "(unnamed)", client.source, when(client.created_at),
                               when(used) if used else "never", " ".join(scopes) or "-", len(live)))
+    for family in families:  # personal access tokens have no client record: a row each, revocable by name
+        name = personal.name_of(family.client_id)
+        if name is not None and not family.expired(now):
+            rows.append(ClientRow(family.client_id, f"{name} (personal access token)", "pat", when(family.created_at),
+                                  when(family.last_used_at) if family.last_used_at else "never", family.scope, 1))
     return sorted(rows, key=lambda r: (r.active_grants == 0, r.last_used == "never", r.name))
 
 
