@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -134,14 +135,30 @@ def metadata_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 @pytest.fixture(scope="module")
 def cimd_server(tmp_path_factory: pytest.TempPathFactory, metadata_host: tuple[str, Path]) -> Iterator[ServerProcess]:
-    """vpsmcp trusting the test CA and allowed to fetch documents from loopback."""
-    tmp = tmp_path_factory.mktemp("oauth-cimd")
-    config = config_for(tmp, "[auth]\nclient_metadata_private_hosts = true\n")
-    env = {**clean_env(tmp), "SSL_CERT_FILE": str(metadata_host[1])}
-    argv = [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state"), "--config", str(config)]
-    with ServerProcess(argv, env=env, cwd=tmp) as proc:
+    """vpsmcp trusting the test CA and allowed to fetch documents from loopback; in auto mode,
+    its probe is the test host's document, so it offers metadata documents once it fetched that."""
+    with metadata_server(tmp_path_factory.mktemp("oauth-cimd"), metadata_host[0], metadata_host[1]) as proc:
+        wait_for_offer(proc, True)
         yield proc
     assert "Traceback" not in proc.output(), proc.output()
+
+
+def metadata_server(tmp: Path, probe: str, ca: Path | None, mode: str = "auto") -> ServerProcess:
+    config = config_for(tmp, f'[auth]\nclient_metadata_private_hosts = true\nclient_metadata = "{mode}"\n'
+                             f"client_metadata_probe = {json.dumps(probe)}\n")
+    env = {**clean_env(tmp), **({"SSL_CERT_FILE": str(ca)} if ca else {})}
+    argv = [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state"), "--config", str(config)]
+    return ServerProcess(argv, env=env, cwd=tmp)
+
+
+def wait_for_offer(server: ServerProcess, offered: bool) -> dict[str, Any]:
+    """The server metadata once it (no longer) offers metadata documents: the check runs in the background."""
+    deadline = time.monotonic() + 10
+    while True:
+        metadata: dict[str, Any] = httpx.get(server.url + "/.well-known/oauth-authorization-server").json()
+        if metadata.get("client_id_metadata_document_supported", False) is offered or time.monotonic() > deadline:
+            return metadata
+        time.sleep(0.1)
 
 
 def test_sdk_client_logs_in_with_a_client_id_metadata_document(
@@ -166,3 +183,54 @@ def test_metadata_document_that_lies_about_its_client_id_is_refused(
         "grant_type": "authorization_code", "code": "nope", "client_id": liar, "code_verifier": "v" * 43,
         "redirect_uri": REDIRECT_URI})
     assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+
+
+# --- auto mode: offered only while this server can fetch documents -----------------------------
+
+CLOSED = "https://127.0.0.1:1/oauth/mcp-oauth-client-metadata"  # nothing listens on port 1
+
+
+def authorize_page(server: ServerProcess, client_id: str) -> httpx.Response:
+    return httpx.get(server.url + "/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "state": "s",
+        "code_challenge": "x" * 43, "code_challenge_method": "S256"})
+
+
+def test_with_outbound_https_blocked_auto_mode_stops_offering_and_dcr_still_logs_in(tmp_path: Path) -> None:
+    with metadata_server(tmp_path, CLOSED, None) as server:
+        metadata = wait_for_offer(server, False)
+        assert "client_id_metadata_document_supported" not in metadata, metadata
+        assert "none" in metadata["token_endpoint_auth_methods_supported"]
+        owner, storage = Owner(password_from(server.output())), MemoryStorage()
+        # The SDK would use the document URL if offered; it is not, so it registers dynamically.
+        assert connect_and_add(server, storage, owner, "auto", metadata_url=CLOSED) == ("2026-07-28", ["42"])
+        assert storage.client_info is not None and storage.client_info.client_id != CLOSED
+        page = authorize_page(server, CLOSED)
+        assert page.status_code == 502 and "cannot connect" in page.text and "client_metadata" in page.text
+        assert "cannot fetch " + CLOSED in server.output()  # said once in the log, with the cause
+
+
+@pytest.mark.parametrize(("client_id", "cause"), [
+    ("https://vpsmcp-test.invalid/oauth/client.json", "DNS: vpsmcp-test.invalid does not resolve"),
+    (CLOSED, "cannot connect"),
+])
+def test_a_document_that_cannot_be_fetched_names_the_cause(tmp_path: Path, client_id: str, cause: str) -> None:
+    with metadata_server(tmp_path, CLOSED, None, mode="on") as server:
+        assert wait_for_offer(server, True)["client_id_metadata_document_supported"] is True  # "on" offers anyway
+        page = authorize_page(server, client_id)
+        assert page.status_code == 502 and cause in page.text, page.text
+        assert "Traceback" not in server.output()
+
+
+def test_an_untrusted_certificate_is_named_as_tls(tmp_path: Path, metadata_host: tuple[str, Path]) -> None:
+    with metadata_server(tmp_path, metadata_host[0], None) as server:  # no SSL_CERT_FILE: the test CA is unknown
+        assert "client_id_metadata_document_supported" not in wait_for_offer(server, False)
+        page = authorize_page(server, metadata_host[0])
+        assert page.status_code == 502 and "TLS: the certificate is not trusted" in page.text, page.text
+
+
+def test_off_never_offers_and_treats_a_url_as_an_unknown_client(tmp_path: Path, metadata_host: tuple[str, Path]) -> None:
+    with metadata_server(tmp_path, metadata_host[0], metadata_host[1], mode="off") as server:
+        time.sleep(0.5)
+        assert "client_id_metadata_document_supported" not in wait_for_offer(server, False)
+        assert authorize_page(server, metadata_host[0]).status_code == 400

@@ -115,6 +115,26 @@ def test_the_page_shows_a_client_after_its_flow_and_revoking_it_ends_its_access(
     assert call_tool(server.url, tokens["access_token"]).status_code == 401
 
 
+def test_personal_access_tokens_are_listed_and_revocable_and_metadata_reach_is_said(server: ServerProcess) -> None:
+    state = Path(server.argv[server.argv.index("--state-dir") + 1]) if "--state-dir" in server.argv else None
+    config = server.argv[server.argv.index("--config") + 1]
+    made = subprocess.run([sys.executable, "-m", "vpsmcp", "tokens", "create", "--name", "cron-job", "--scope", "mcp:read",
+                           "--config", config, *(["--state-dir", str(state)] if state else [])],
+                          capture_output=True, text=True, timeout=30, cwd=ROOT, env=server.env)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.rsplit(" ", 1)[1].strip()
+    with browser("192.0.2.14") as http:
+        assert log_in_as_owner(http, server.url).status_code == 303
+        page = http.get(f"{server.url}/status").text
+        assert token not in page
+        row = page[page.index("cron-job (personal access token)"):]
+        assert "pat:cron-job" in row[:600] and "mcp:read" in row[:600]
+        assert "Client metadata documents" in page and "fetch https://claude.ai/oauth/mcp-oauth-client-metadata" in page
+        revoked = http.post(f"{server.url}/status/revoke", data={"client_id": "pat:cron-job",
+                                                                "csrf": page_csrf(http, server.url)})
+        assert revoked.headers["location"] == "/status?revoked=1"
+
+
 def test_upstreams_are_shown_and_a_new_owner_password_ends_every_login(tmp_path: Path) -> None:
     upstream = json.dumps([sys.executable, str(ROOT / "tests" / "upstreams" / "scripted_stdio.py")])
     proc = traced_server(tmp_path, f'[upstreams.scripted]\nargv = {upstream}\nstart = "boot"\n')

@@ -114,7 +114,8 @@ def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationServ
 
 
 def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None) -> None:
-    """Expire idle sessions; on shutdown, end the streams that would otherwise never end."""
+    """Expire idle sessions, check whether client metadata documents can be fetched (``cimd_offer.py``);
+    on shutdown, end the streams that would otherwise never end."""
     tasks: list[asyncio.Task[None]] = []
 
     async def sweep() -> None:
@@ -132,6 +133,8 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
     @app.before_serving
     async def start() -> None:
         tasks.extend([asyncio.create_task(sweep()), asyncio.create_task(on_shutdown())])
+        if oauth is not None:
+            tasks.append(asyncio.create_task(oauth.cimd_offer.run()))
 
     @app.after_serving
     async def stop() -> None:

@@ -101,6 +101,15 @@ class LogConfig:
     access: bool = setting(True, "Write one access-log line per HTTP request.")
 
 
+def _https_url(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return "an https URL"
+    return None if parts.scheme == "https" and parts.hostname else "an https URL"
+
+
 def _ip_addresses(value: tuple[str, ...]) -> str | None:
     for address in value:
         try:
@@ -139,6 +148,18 @@ class AuthConfig:
     )
     registration_ttl: float = setting(
         86400.0, "Seconds a dynamically registered client that never obtained a token is kept.", _positive
+    )
+    client_metadata: Literal["auto", "on", "off"] = setting(
+        "auto",
+        "Client ID metadata documents (a URL as client_id, which Claude prefers when offered). auto: offered "
+        "only while this server has shown it can fetch one (client_metadata_probe, checked at start and every "
+        "few hours), so clients register dynamically otherwise; on: always offered; off: never.",
+    )
+    client_metadata_probe: str = setting(
+        "https://claude.ai/oauth/mcp-oauth-client-metadata",
+        "The document auto mode fetches to learn whether this server can reach client metadata documents "
+        "(Claude's published one).",
+        _https_url,
     )
     client_metadata_private_hosts: bool = setting(
         False,

@@ -9,6 +9,7 @@ for whoever builds an image or a package from the tree.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -73,7 +74,21 @@ def _install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         print(f"owner password: {result.password}")
     elif result.password:
         print("note: a new owner password would be generated and shown here once")
+    if args.root is None and not args.dry_run:
+        print(f"client ID metadata documents: {client_metadata_reach()}")
     return 0
+
+
+def client_metadata_reach() -> str:
+    """Whether this machine can fetch Claude's client metadata document (as the service will, in auto mode)."""
+    from vpsmcp.config import AuthConfig  # here: the other commands need not import the OAuth server
+    from vpsmcp.oauth.cimd import CimdResolver
+    from vpsmcp.oauth.cimd_offer import CimdOffer
+
+    auth = AuthConfig()
+    offer = CimdOffer(auth.client_metadata, auth.client_metadata_probe, CimdResolver())
+    asyncio.run(offer.check())
+    return offer.describe()
 
 
 def _upgrade(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -29,9 +29,26 @@ from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.registration import InvalidClientMetadata, InvalidRedirectUri, check_redirect_uri
 
 TIMEOUT = 5.0
+CLOSE_TIMEOUT = 1.0  # a peer that stalls the TLS close costs at most this, on top of TIMEOUT
 MAX_BYTES = 64 * 1024
 MIN_TTL, DEFAULT_TTL, MAX_TTL = 60.0, 3600.0, 86400.0
+MAX_STALE = 7 * 86400.0  # how long a document past its time still serves while it cannot be fetched
+MAX_CACHED = 1000
 MAX_AGE = re.compile(r"max-age=(\d+)")
+UNCACHEABLE = re.compile(r"no-store|no-cache")
+FIX = ("let this server reach the client's host over HTTPS (outbound port 443, working DNS and CA certificates), "
+       "or set auth.client_metadata = 'off' so clients register dynamically instead")
+
+
+class FetchFailed(InvalidClientError):  # type: ignore[misc]  # authlib's errors are untyped
+    """A client metadata document could not be had; ``cause`` says why in words (DNS, TLS, …)."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        # RFC 6749 §5.2 allows no '"' or '\\' in a description, and authlib enforces it.
+        cause = cause.replace('"', "'").replace("\\", "/")
+        self.cause = cause
+        super().__init__(status_code=401, description=f"vpsmcp could not fetch the client metadata document {url}: "
+                                                      f"{cause}. Fix: {FIX}.")
 
 
 def is_metadata_url(client_id: str | None) -> bool:
@@ -47,8 +64,10 @@ def is_metadata_url(client_id: str | None) -> bool:
 
 
 def check_url(url: str) -> None:
+    """draft-ietf-oauth-client-id-metadata-document §3: no fragment, no credentials, no dot segments anywhere."""
     parts = urlsplit(url)
-    if parts.fragment or parts.username or parts.password or "/./" in parts.path or "/../" in parts.path:
+    dots = any(segment in (".", "..") for segment in parts.path.split("/"))
+    if parts.fragment or parts.username or parts.password or dots:
         raise InvalidClientError(status_code=401, description=f"client_id {url!r} is not a valid metadata document URL")
 
 
@@ -59,7 +78,12 @@ class _Cached:
 
 
 class CimdResolver:
-    """Fetches, validates and caches client metadata documents."""
+    """Fetches, validates and caches client metadata documents.
+
+    A document past its time is fetched again; while it cannot be (an outage,
+    a filtered egress), the old one serves for up to ``MAX_STALE``, so a
+    client that already logged in is not locked out by a passing failure.
+    """
 
     def __init__(self, allow_private: bool = False, timeout: float = TIMEOUT) -> None:
         self.allow_private = allow_private
@@ -67,27 +91,51 @@ class CimdResolver:
         self._cache: dict[str, _Cached] = {}
 
     def cached(self, client_id: str) -> Client | None:
+        """The client of a document fetched earlier and not too stale (authlib's client lookup)."""
         entry = self._cache.get(client_id)
-        return entry.client if entry and entry.expires_at > time.time() else None
+        return entry.client if entry and entry.expires_at + MAX_STALE > time.time() else None
+
+    def remember(self, client: Client, ttl: float = DEFAULT_TTL) -> None:
+        self._cache[client.client_id] = _Cached(client, time.time() + ttl)
+        while len(self._cache) > MAX_CACHED:
+            self._cache.pop(next(iter(self._cache)))
 
     async def resolve(self, client_id: str) -> Client:
         """The client the document at ``client_id`` describes; ``InvalidClientError`` if none."""
-        found = self.cached(client_id)
-        if found is not None:
-            return found
+        entry = self._cache.get(client_id)
+        if entry is not None and entry.expires_at > time.time():
+            return entry.client
         check_url(client_id)
         try:
-            async with asyncio.timeout(self.timeout):
-                status, headers, body = await self._fetch(client_id)
-        except (OSError, TimeoutError, h11.ProtocolError, ssl.SSLError) as exc:
-            raise InvalidClientError(status_code=401, description=f"could not fetch the client metadata document: {exc or 'timeout'}")
-        if status != 200:
-            raise InvalidClientError(status_code=401, description=f"the client metadata document answered {status} (redirects are not followed)")
-        client = document_client(client_id, body)
-        self._cache[client_id] = _Cached(client, time.time() + _ttl(headers))
-        if len(self._cache) > 1000:
-            self._cache.pop(next(iter(self._cache)))
+            client, ttl = await self.fetch(client_id)
+        except FetchFailed:
+            stale = self.cached(client_id)
+            if stale is not None:
+                return stale
+            raise
+        self.remember(client, ttl)
         return client
+
+    async def fetch(self, url: str) -> tuple[Client, float]:
+        """Fetch and validate the document at ``url``: its client and how long it may be cached."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                status, headers, body = await self._fetch(url)
+        except TimeoutError:
+            raise FetchFailed(url, f"no answer within {self.timeout:g} s (timeout)") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise FetchFailed(url, f"TLS: the certificate is not trusted here ({exc.verify_message})") from None
+        except (ssl.SSLError, h11.ProtocolError) as exc:
+            raise FetchFailed(url, f"TLS or HTTP failed: {exc}") from None
+        except socket.gaierror:
+            raise FetchFailed(url, f"DNS: {urlsplit(url).hostname} does not resolve from this server") from None
+        except _Refused as exc:
+            raise FetchFailed(url, str(exc)) from None
+        except OSError as exc:
+            raise FetchFailed(url, f"cannot connect: {exc.strerror or exc}") from None
+        if status != 200:
+            raise FetchFailed(url, f"it answered HTTP {status} (redirects are not followed)")
+        return document_client(url, body), _ttl(headers)
 
     async def _fetch(self, url: str) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(url)
@@ -100,8 +148,9 @@ class CimdResolver:
             return await _exchange(reader, writer, host, parts.path + (f"?{parts.query}" if parts.query else ""))
         finally:
             writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await writer.wait_closed()
 
     async def _public_address(self, host: str, port: int) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -109,10 +158,15 @@ class CimdResolver:
         for address in addresses:
             ip = ipaddress.ip_address(address)
             if not self.allow_private and not ip.is_global:
-                raise OSError(f"{host} resolves to the non-public address {address}")
+                raise _Refused(f"{host} resolves to the non-public address {address}, which is refused "
+                               "(auth.client_metadata_private_hosts allows it)")
         if not addresses:
-            raise OSError(f"{host} does not resolve")
+            raise socket.gaierror(f"{host} does not resolve")
         return addresses[0]
+
+
+class _Refused(OSError):
+    """A fetch refused before connecting (SSRF protection) or a document over the size limit."""
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str) -> tuple[int, dict[str, str], bytes]:
@@ -131,7 +185,7 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > MAX_BYTES:
-                raise OSError(f"the client metadata document is larger than {MAX_BYTES} bytes")
+                raise _Refused(f"the document is larger than {MAX_BYTES} bytes")
         elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
             return status, headers, bytes(body)
 
@@ -159,5 +213,9 @@ def document_client(client_id: str, body: bytes) -> Client:
 
 
 def _ttl(headers: dict[str, str]) -> float:
-    match = MAX_AGE.search(headers.get("cache-control", ""))
+    """How long to keep a document: its ``max-age`` within [MIN_TTL, MAX_TTL]; the floor for ``no-store``."""
+    control = headers.get("cache-control", "").lower()
+    if UNCACHEABLE.search(control):
+        return MIN_TTL  # still kept briefly: a login fetches it at /authorize and again at /token
+    match = MAX_AGE.search(control)
     return min(MAX_TTL, max(MIN_TTL, float(match.group(1)))) if match else DEFAULT_TTL

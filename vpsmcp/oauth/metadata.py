@@ -23,10 +23,11 @@ def protected_resource(resources: Resources, path: str, scopes: list[str]) -> di
     }
 
 
-def authorization_server(resources: Resources, scopes: list[str]) -> dict[str, Any]:
-    """RFC 8414 §2, with the MCP-relevant extensions (RFC 9207 ``iss``, CIMD)."""
+def authorization_server(resources: Resources, scopes: list[str], cimd: bool) -> dict[str, Any]:
+    """RFC 8414 §2, with the MCP-relevant extensions (RFC 9207 ``iss``; CIMD when ``cimd``,
+    see ``cimd_offer.py``: absent means not supported)."""
     url = resources.url
-    return {
+    document: dict[str, Any] = {
         "issuer": resources.issuer,
         "authorization_endpoint": url("/authorize"),
         "token_endpoint": url("/token"),
@@ -39,6 +40,8 @@ def authorization_server(resources: Resources, scopes: list[str]) -> dict[str, A
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
-        "client_id_metadata_document_supported": True,
         "authorization_response_iss_parameter_supported": True,
     }
+    if cimd:
+        document["client_id_metadata_document_supported"] = True
+    return document

@@ -18,6 +18,7 @@ from quart import Blueprint, Response, request
 
 from vpsmcp.oauth import consent
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest, snapshot
+from vpsmcp.oauth.cimd import FetchFailed
 from vpsmcp.oauth.consent import CSRF_COOKIE, PageError
 from vpsmcp.oauth.metadata import authorization_server, protected_resource
 from vpsmcp.oauth.registration import InvalidClientMetadata
@@ -51,7 +52,7 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
         return _json(protected_resource(res, path, service.scopes()))
 
     async def server_metadata(suffix: str = "") -> Response:
-        return _json(authorization_server(res, service.scopes()))
+        return _json(authorization_server(res, service.scopes(), service.cimd_offer.offered))
 
     for rule in AS_METADATA_PATHS:
         bp.add_url_rule(rule, f"as_metadata_{AS_METADATA_PATHS.index(rule)}", server_metadata, methods=["GET"])
@@ -115,6 +116,8 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
         if request.path == "/authorize":
             if error.redirect_uri:
                 return _answer(service.error_redirect(error))
+            if isinstance(error, FetchFailed):
+                return _page(PageError(502, "This server could not fetch the client's registration", error.description))
             return _page(PageError(400, "This connection request is invalid", error.description
                                    or error.error))
         return _answer(Answer(*error()))

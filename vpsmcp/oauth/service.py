@@ -20,7 +20,8 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 from vpsmcp.oauth import registration
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest
 from vpsmcp.oauth.authorization import InvalidTargetError, Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
-from vpsmcp.oauth.cimd import CimdResolver, is_metadata_url
+from vpsmcp.oauth.cimd import MIN_TTL, CimdResolver, FetchFailed, is_metadata_url
+from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.consent import PageError
 from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
 from vpsmcp.oauth.records import Client
@@ -45,6 +46,7 @@ class AuthorizationService:
     scopes: Callable[[], list[str]]
     registration_ttl: float
     cimd: CimdResolver
+    cimd_offer: CimdOffer
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     events: AuthEvents = NO_AUTH_EVENTS  # the connection trace listens here (vpsmcp/trace/events.py)
     server: VpsmcpAuthorizationServer = field(init=False)
@@ -53,10 +55,23 @@ class AuthorizationService:
         self.server = VpsmcpAuthorizationServer(self.store, self.resources, self.lifetimes, self.cimd.cached)
 
     async def ensure_client(self, client_id: str | None) -> None:
-        """Fetch the metadata document of a CIMD ``client_id`` before authlib looks it up."""
+        """Fetch the metadata document of a CIMD ``client_id`` before authlib looks it up.
+
+        If it cannot be fetched now, a client that already holds a live grant
+        keeps refreshing (its tokens need no redirect URIs); anyone else sees the
+        cause, on the page at ``/authorize`` and in the trace.
+        """
         self.events.client(client_id)
-        if is_metadata_url(client_id) and self.store.client(str(client_id)) is None:
+        if not (self.cimd_offer.accepted and is_metadata_url(client_id)) or self.store.client(str(client_id)):
+            return
+        try:
             await self.cimd.resolve(str(client_id))
+        except FetchFailed as failed:
+            if any(f.client_id == client_id and not f.expired(time.time()) for f in self.store.families()):
+                self.cimd.remember(Client(str(client_id), (), "none", None, "", "cimd"), MIN_TTL)
+                return
+            self.events.client(client_id, "client metadata document not fetched", failed.cause)
+            raise
 
     def consent_grant(self, request: SnapshotRequest) -> Any:
         """The validated authorize request; ``OAuth2Error`` (maybe with a redirect) if not."""

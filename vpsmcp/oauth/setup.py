@@ -13,6 +13,7 @@ from vpsmcp.config import Config
 from vpsmcp.oauth.authorization import Lifetimes
 from vpsmcp.oauth.bearer import BearerGate
 from vpsmcp.oauth.cimd import CimdResolver
+from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.service import AuthorizationService
@@ -22,6 +23,7 @@ from vpsmcp.runtime import Runtime
 
 def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> AuthorizationService:
     auth = runtime.config.auth
+    cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
     return AuthorizationService(
         store=FileStore.in_state_dir(runtime.state.path),
         resources=Resources.of(runtime.public_url),
@@ -30,7 +32,8 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> Authoriz
         secret_key=runtime.secret_key,
         scopes=scopes,
         registration_ttl=auth.registration_ttl,
-        cimd=CimdResolver(allow_private=auth.client_metadata_private_hosts),
+        cimd=cimd,
+        cimd_offer=CimdOffer(auth.client_metadata, auth.client_metadata_probe, cimd),
     )
 
 

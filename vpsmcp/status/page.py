@@ -85,6 +85,7 @@ def gather(src: Sources, now: float | None = None) -> dict[str, Any]:
         "in_flight": src.tracer.metrics.in_flight,
         "streams": src.tracer.metrics.streams,
         "clients": clients(src.oauth, now) if src.oauth is not None else None,
+        "client_metadata": src.oauth.cimd_offer.describe() if src.oauth is not None else None,
         "sessions": sessions(src.sessions),
         "flows": flows(src.tracer),
         "upstreams": list(snapshot.upstreams) if snapshot is not None else None,
@@ -96,6 +97,7 @@ def gather(src: Sources, now: float | None = None) -> dict[str, Any]:
 
 
 def clients(oauth: AuthorizationService, now: float) -> list[ClientRow]:
+    oauth.store.refresh(now)  # what `vpsmcp tokens` / `clients` changed a moment ago
     families = oauth.store.families()
     rows = []
     for client in oauth.store.clients():
