@@ -4,7 +4,8 @@ vpsmcp serves ``tests/fixtures/conformance.py`` (the tools, resources and
 prompts the scenarios call) and ``@modelcontextprotocol/conformance`` runs
 its server scenarios against it: 0.1.16's active suite, 0.2.0-alpha.12's
 active suite (handshake era, 2025-11-25) and 0.2.0-alpha.12's frozen
-requirement set for 2026-07-28 (stateless era). ``tests/run.sh`` installs
+requirement sets for 2026-07-28 (stateless era) and 2025-11-25, and its
+``authorization`` subcommand against vpsmcp's authorization server. ``tests/run.sh`` installs
 Node.js 22 and both suite versions into ``.cache/conformance/`` and exports
 ``VPSMCP_NODE_BIN`` and ``VPSMCP_CONFORMANCE_DIR``; without them these tests
 fail rather than skip.
@@ -15,14 +16,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import tomli_w
 
+from tests.oauth_flow import consent_form, password_from, submit
 from tests.support import ROOT, ServerProcess, clean_env, serve_from_checkout
 
 pytestmark = pytest.mark.slow
@@ -48,6 +53,7 @@ SUITES = [
     Suite("0.1.16", (), "0.1.16 active suite"),
     Suite("0.2.0-alpha.12", (), "0.2.0-alpha.12 active suite"),
     Suite("0.2.0-alpha.12", ("--requirements", "2026-07-28"), "0.2.0-alpha.12 requirements 2026-07-28"),
+    Suite("0.2.0-alpha.12", ("--requirements", "2025-11-25"), "0.2.0-alpha.12 requirements 2025-11-25"),
 ]
 
 
@@ -177,7 +183,7 @@ def report(
     return "\n".join(["failed checks:", *listed, "", summary, "server log (tail):", server_log])
 
 
-@pytest.mark.parametrize("suite", SUITES[:2], ids=lambda s: s.label.replace(" ", "-"))
+@pytest.mark.parametrize("suite", [*SUITES[:2], SUITES[3]], ids=lambda s: s.label.replace(" ", "-"))
 def test_active_suite_passes(served: Served, suite: Suite, capsys: pytest.CaptureFixture[str]) -> None:
     outcome = run_suite(served, suite)
     detail = report(outcome, suite, served, capsys)
@@ -210,3 +216,66 @@ def test_requirements_2026_07_28_pass(served: Served, capsys: pytest.CaptureFixt
     assert scored_failed == 0, detail
     assert outcome.returncode == 0, detail
     assert "server-stateless" in scored and "caching" in scored, detail
+
+
+def test_authorization_subcommand_passes_against_vpsmcps_authorization_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``conformance authorization``: the server metadata endpoint, and a code grant the test approves as the owner.
+
+    The suite prints the authorize URL and waits for its callback, as it would for a person at a browser;
+    the test opens the URL, fills in the consent form and follows the redirect to the suite's callback.
+    """
+    node, cli = node_bin(), suite_cli("0.2.0-alpha.12")
+    with serve_from_checkout(tmp_path) as server:
+        callback_port = free_port()
+        added = subprocess.run(
+            [sys.executable, "-m", "vpsmcp", "clients", "add", "--name", "conformance", "--public",
+             "--redirect-uri", f"http://127.0.0.1:{callback_port}/callback", "--state-dir", str(tmp_path / "state")],
+            capture_output=True, text=True, timeout=30, cwd=ROOT, env=clean_env(tmp_path), check=True,
+        )
+        client_id = added.stdout.split("client_id: ", 1)[1].split()[0]
+        env = clean_env(tmp_path)
+        env.update(PATH=f"{node.parent}{os.pathsep}{env.get('PATH', os.defpath)}", NO_COLOR="1", FORCE_COLOR="0")
+        argv = [str(node), str(cli), "authorization", "--url", server.url, "--client-id", client_id,
+                "--resource", server.url + "/mcp", "-p", str(callback_port), "-o", str(tmp_path / "results")]
+        suite = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+        try:
+            printed = approve_printed_authorization(suite, server)
+            printed += suite.communicate(timeout=SUITE_TIMEOUT)[0]
+        finally:
+            if suite.poll() is None:
+                suite.kill()
+    output = ANSI.sub("", printed)
+    totals = TOTAL.findall(output)
+    with capsys.disabled():
+        print(f"\n[conformance] 0.2.0-alpha.12 authorization: {totals[-1][0] if totals else '?'} passed, "
+              f"{totals[-1][1] if totals else '?'} failed (exit status {suite.returncode})")
+    scenarios = dict((name, (int(p), int(f))) for name, p, f in SCENARIO.findall(output))
+    assert scenarios == {"authorization-server-metadata-endpoint": (1, 0), "authorization-code-grant": (1, 0)}, output
+    assert totals and totals[-1][1] == "0" and suite.returncode == 0, output
+
+
+def approve_printed_authorization(suite: subprocess.Popen[str], server: ServerProcess) -> str:
+    """Read the suite's output up to the authorize URL it prints, and approve it as the owner."""
+    assert suite.stdout is not None
+    printed = ""
+    for line in suite.stdout:
+        printed += line
+        if line.startswith(server.url + "/authorize?"):
+            break
+    else:
+        pytest.fail(f"the suite printed no authorize URL:\n{printed}")
+    with httpx.Client(timeout=10) as http:
+        page = http.get(line.strip())
+        assert page.status_code == 200, page.text
+        answer = submit(http, server.url, consent_form(page), password_from(server.output()), ["vps:read"])
+        assert answer.status_code == 302, answer.text
+        assert http.get(answer.headers["location"]).status_code == 200  # the suite's callback
+    return printed
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -62,6 +62,8 @@ class AuthorizationService:
         cause, on the page at ``/authorize`` and in the trace.
         """
         self.events.client(client_id)
+        if client_id and self.store.client(client_id) is None:  # perhaps added by `vpsmcp clients add` just now
+            self.store.refresh(time.time(), force=True)
         if not (self.cimd_offer.accepted and is_metadata_url(client_id)) or self.store.client(str(client_id)):
             return
         try:
