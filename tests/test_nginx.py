@@ -279,3 +279,28 @@ def test_the_site_install_writes_passes_nginx_t(tmp_path: Path, with_certificate
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "test is successful" in done.stderr, done.stderr
     assert "[warn]" not in done.stderr, done.stderr
+
+
+def test_claudes_mismatched_and_sessionless_requests_are_served_through_nginx(
+    behind: tuple[ServerProcess, Nginx, str],
+) -> None:
+    """The requests of anthropics/claude-code#93290 and anthropics/claude-ai-mcp#99, through nginx with TLS."""
+    _, nginx, token = behind
+    auth = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream",
+            "user-agent": "Claude-User"}
+    meta = {META + "protocolVersion": MODERN, META + "clientCapabilities": {}}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "via nginx"}, "_meta": meta}}
+    with nginx.client(timeout=10) as http:
+        for version in ({"mcp-protocol-version": "2025-11-25"}, {}):  # the mismatched header, and none
+            answer = http.post("/mcp", json=call, headers={**auth, **version})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["result"]["content"][0]["text"] == "via nginx"
+            notified = http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized",
+                                               "params": {"_meta": meta}}, headers={**auth, **version})
+            assert notified.status_code == 202
+        sessionless = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+        listed = http.post("/mcp", json=sessionless, headers={**auth, "mcp-protocol-version": "2025-11-25"})
+        assert listed.status_code == 200 and "echo" in [t["name"] for t in listed.json()["result"]["tools"]]
+        initialized = http.post("/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=auth)
+        assert initialized.status_code == 202
