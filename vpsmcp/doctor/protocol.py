@@ -119,6 +119,9 @@ def sessions(run: Run) -> Outcome:
         return failed(f"an unknown session id gets {unknown.describe()}, not 404",
                       "a client holding an expired session id never starts a new one (claude-code#48557)",
                       run.fix(fixes.SESSION_UNKNOWN))
+    if missing.status == 200 and missing.result is not None:
+        # Claude's connector sends some requests without the session id (claude-ai-mcp#99): serving them is right.
+        return passed("an unknown session id → 404; a request without one is served (as Claude's connector needs)")
     if missing.status != 400:
         return warned(f"a request without a session id gets {missing.describe()}, not 400",
                       "clients cannot tell a lost session from other errors", run.fix(fixes.SESSION_MISSING))
