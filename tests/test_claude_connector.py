@@ -218,6 +218,13 @@ def test_a_2026_body_missing_its_capabilities_is_invalid_params(server: ServerPr
     assert answer.status_code == 400 and answer.json()["error"]["code"] == -32602
 
 
+def test_errors_of_a_2026_body_travel_with_that_eras_http_status(server: ServerProcess, login: dict[str, Any]) -> None:
+    answer = post(server, login["access_token"], body_era("no/such/method"), **{"mcp-protocol-version": "2025-11-25"})
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == -32601  # 2026-07-28: unknown method → 404
+    handshake_era = post(server, login["access_token"], {"jsonrpc": "2.0", "id": 1, "method": "no/such/method"})
+    assert handshake_era.status_code == 200 and handshake_era.json()["error"]["code"] == -32601  # never a 404 here
+
+
 def test_the_strict_header_still_gets_the_strict_answer(server: ServerProcess, login: dict[str, Any]) -> None:
     # A client that says 2026-07-28 in the header gets every check of that era (the conformance suite's case).
     answer = post(server, login["access_token"], body_era("tools/list"), **{"mcp-protocol-version": "2026-07-28"})
