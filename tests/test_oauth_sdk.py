@@ -124,6 +124,12 @@ def metadata_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         "client_id": url, "client_name": "CIMD test client", "redirect_uris": [REDIRECT_URI],
         "token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "refresh_token"],
     }).encode()
+    claude_code = url.replace("client.json", "claude-code-client-metadata")
+    documents["/oauth/claude-code-client-metadata"] = json.dumps({  # shaped like Claude Code's (CC#47185)
+        "client_id": claude_code, "client_name": "Claude Code", "token_endpoint_auth_method": "none",
+        "redirect_uris": ["http://localhost/callback", "http://127.0.0.1/callback"],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+    }).encode()
     documents["/oauth/liar.json"] = json.dumps({
         "client_id": "https://claude.ai/oauth/client.json", "redirect_uris": [REDIRECT_URI],
     }).encode()
@@ -168,6 +174,22 @@ def test_sdk_client_logs_in_with_a_client_id_metadata_document(
     owner, storage = Owner(password_from(cimd_server.output())), MemoryStorage()
     assert connect_and_add(cimd_server, storage, owner, "auto", metadata_url=url) == ("2026-07-28", ["42"])
     assert storage.client_info is not None and storage.client_info.client_id == url
+
+
+@pytest.mark.parametrize(("redirect_uri", "allowed"), [
+    ("http://localhost:49152/callback", True),  # port-less in the document, an ephemeral port in use: RFC 8252 §7.3
+    ("http://127.0.0.1:61000/callback", True),
+    ("http://localhost:49152/elsewhere", False),
+    ("http://evil.example/callback", False),
+])
+def test_claude_codes_portless_loopback_redirects_match_any_port(
+    cimd_server: ServerProcess, metadata_host: tuple[str, Path], redirect_uri: str, allowed: bool
+) -> None:
+    client_id = metadata_host[0].replace("client.json", "claude-code-client-metadata")
+    page = httpx.get(cimd_server.url + "/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "state": "s",
+        "code_challenge": "x" * 43, "code_challenge_method": "S256"})
+    assert (page.status_code == 200 and "Claude Code" in page.text) if allowed else page.status_code == 400, page.text
 
 
 def test_metadata_document_that_lies_about_its_client_id_is_refused(
