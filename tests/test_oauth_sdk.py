@@ -26,6 +26,7 @@ import pytest
 from tests.oauth_flow import password_from
 from tests.sdk_oauth import REDIRECT_URI, Login, MemoryStorage, Owner, call_with_login
 from tests.support import ServerProcess, clean_env, serve_from_checkout
+from tests.trace_support import trace_lines
 
 pytestmark = pytest.mark.slow
 
@@ -230,6 +231,10 @@ def test_with_outbound_https_blocked_auto_mode_stops_offering_and_dcr_still_logs
         page = authorize_page(server, CLOSED)
         assert page.status_code == 502 and "cannot connect" in page.text and "client_metadata" in page.text
         assert "cannot fetch " + CLOSED in server.output()  # said once in the log, with the cause
+        entries = trace_lines(tmp_path / "state", lambda entries: any(
+            "client metadata document not fetched" in e.get("outcome", "") for e in entries))
+        step = next(e for e in entries if "client metadata document not fetched" in e.get("outcome", ""))
+        assert step["path"] == "/authorize" and "cannot connect" in step["outcome"], step
 
 
 @pytest.mark.parametrize(("client_id", "cause"), [
