@@ -11,10 +11,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.tool_server import ToolServer, data, error_text, serving, tools_config
@@ -80,6 +83,39 @@ def test_signalling_init_vpsmcp_or_nothing_is_refused(server: ToolServer) -> Non
     own = server.proc.proc.pid  # type: ignore[union-attr]
     assert "vpsmcp itself" in error_text(server.call("processes_signal", {"pid": own, "signal": "KILL"}))
     assert "no process with pid" in error_text(server.call("processes_signal", {"pid": 4_000_000}))
+
+
+def test_no_thread_of_vpsmcp_its_ancestors_or_init_can_be_signalled(server: ToolServer) -> None:
+    own = server.proc.proc.pid  # type: ignore[union-attr]
+    threads = [int(t) for t in os.listdir(f"/proc/{own}/task") if int(t) != own]
+    assert threads, "hypercorn and the audit writer run threads"
+    for tid in threads:
+        refused = error_text(server.call("processes_signal", {"pid": tid, "signal": "TERM"}))
+        assert f"a thread of pid {own}" in refused, refused
+    # The test process started the server: it is vpsmcp's parent, as systemd or a shell would be.
+    assert "an ancestor of vpsmcp" in error_text(server.call("processes_signal", {"pid": os.getpid(), "signal": "TERM"}))
+    init_threads = [int(t) for t in os.listdir("/proc/1/task") if int(t) != 1]
+    for tid in init_threads[:3]:
+        assert "is init" in error_text(server.call("processes_signal", {"pid": tid}))
+    assert httpx.get(server.proc.url + "/healthz").status_code == 200
+
+
+def test_a_child_of_vpsmcp_may_be_signalled_and_vpsmcp_carries_on(tmp_path: Path) -> None:
+    # A stdio upstream is vpsmcp's child: signalling it is allowed (a hung one can be stopped);
+    # the gateway restarts it as after any crash.
+    config = tools_config([tmp_path]) + (f'\n[upstreams.idle]\nargv = ["{sys.executable}", "-c", '
+                                         f'"import time; time.sleep(987.321)"]\nstart = "boot"\n')
+    for server in serving(tmp_path, config):
+        own = server.proc.proc.pid  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while not (children := [p for p in data(server.call("processes_list", {"match": "987.321"}))["processes"]
+                                if p["ppid"] == own]):
+            assert time.monotonic() < deadline, "the upstream never started"
+            time.sleep(0.1)
+        sent = data(server.call("processes_signal", {"pid": children[0]["pid"], "signal": "TERM"}))
+        assert sent["signal"] == "SIGTERM"
+        assert httpx.get(server.proc.url + "/healthz").status_code == 200
+        assert data(server.call("status"))["hostname"]
 
 
 def test_services_need_systemd_and_the_allowlist(server: ToolServer) -> None:

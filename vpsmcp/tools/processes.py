@@ -1,8 +1,13 @@
 """Processes: list and filter them (with CPU use measured over a short interval), and signal one.
 
-Signalling needs the control scope. vpsmcp refuses to signal PID 1 and
-itself; anything else the operating system allows it (its own user's
-processes, or all of them as root) — a refusal comes back as "permission denied".
+Signalling needs the control scope. vpsmcp refuses to signal PID 1, itself
+and its ancestors (the service manager, a shell it runs under), by any of
+their task ids: ``/proc/PID/task/TID`` names a thread, and a signal to a
+thread's id reaches its whole process. Its own children (a tool's subprocess,
+a stdio upstream) may be signalled: a call then fails, and an upstream is
+restarted with backoff, as after any crash. Anything else the operating
+system allows it (its own user's processes, or all of them as root) — a
+refusal comes back as "permission denied".
 """
 
 from __future__ import annotations
@@ -114,6 +119,18 @@ def _describe(p: procfs.Process, cpu: float, mem_total: int, boot: float) -> dic
     }
 
 
+def _refuse_protected(pid: int) -> None:
+    """PID 1, vpsmcp and its ancestors, named by their process id or any of their threads' ids."""
+    own = os.getpid()
+    process = procfs.thread_group(pid) or pid
+    if process == 1 or pid == 1:
+        raise ToolError(f"refused: pid {pid} is init" + (" (a thread of pid 1)" if pid != 1 else ""))
+    if process == own:
+        raise ToolError(f"refused: pid {pid} is vpsmcp itself" + (f" (a thread of pid {own})" if pid != own else ""))
+    if process in procfs.ancestors(own):
+        raise ToolError(f"refused: pid {pid} is an ancestor of vpsmcp (pid {own}), which stopping would stop vpsmcp")
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     """Processes as a table."""
     shown = [{**r, "cpu": f"{r['cpu_percent']:.1f}", "mem": size(r["memory_bytes"])} for r in rows]
@@ -121,8 +138,7 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def _signal(pid: int, name: str) -> dict[str, Any]:
-    if pid == 1 or pid == os.getpid():
-        raise ToolError(f"refused: pid {pid} is {'init' if pid == 1 else 'vpsmcp itself'}")
+    _refuse_protected(pid)
     target = procfs.read_process(pid)
     if target is None:
         raise ToolError(f"no process with pid {pid}")

@@ -80,6 +80,28 @@ def read_process(pid: int) -> Process | None:
     )
 
 
+def thread_group(tid: int) -> int | None:
+    """The process (thread group) a task id belongs to: a thread's id names its process too,
+    and ``kill`` on it signals the whole process. ``None`` when it is gone."""
+    try:
+        for line in (PROC / str(tid) / "status").read_text(errors="replace").splitlines():
+            if line.startswith("Tgid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def ancestors(pid: int) -> list[int]:
+    """``pid``'s parent, its parent, … up to PID 1 (inclusive)."""
+    chain: list[int] = []
+    current = read_process(pid)
+    while current is not None and current.ppid > 0 and current.ppid not in chain:
+        chain.append(current.ppid)
+        current = read_process(current.ppid)
+    return chain
+
+
 def pids() -> list[int]:
     """The ids of every process now running."""
     return sorted(int(entry) for entry in os.listdir(PROC) if entry.isdigit())
