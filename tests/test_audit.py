@@ -6,15 +6,20 @@ result, a tool error, a refusal, a cancellation — becomes one record.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, serve_from_checkout
 from tests.tool_server import start_tool_server, tools_config
 from vpsmcp import cli
 from vpsmcp.audit import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
@@ -209,3 +214,87 @@ def test_every_kind_of_tool_call_through_a_server_is_recorded(tmp_path: Path) ->
     assert by_tool["no_such_tool"]["error"] == "Unknown tool: no_such_tool"
     assert 900 <= by_tool["exec"]["duration_ms"] < 10000
     assert all(r["client"] is None and r["token"] is None for r in records)  # --no-auth: nobody signed in
+
+
+MODERN_HEADERS = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "accept": "application/json",
+                  "content-type": "application/json"}
+
+
+def raw_call(url: str, tool: str, arguments_json: str, http: httpx.Client | None = None) -> httpx.Response:
+    """A stateless tools/call whose arguments are given as JSON text (so it can hold escapes like \\ud800)."""
+    body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"%s","arguments":%s,"_meta":{'
+            '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
+            % (tool, arguments_json))
+    return (http or httpx).post(url, content=body.encode(), headers={**MODERN_HEADERS, "mcp-name": tool}, timeout=10)
+
+
+def test_a_lone_surrogate_in_the_arguments_is_recorded_escaped(tmp_path: Path) -> None:
+    server = start_tool_server(tmp_path, tools_config([tmp_path]))
+    try:
+        answer = raw_call(server.url, "files_write", '{"path": "odd-\\ud800.txt", "content": "x\\udfff"}')
+        assert answer.status_code == 200, answer.text
+        server.calls.append("files_write")
+    finally:
+        records = server.check_audit()  # verifies the chain too
+    assert records[-1]["tool"] == "files_write"
+    assert records[-1]["arguments"] == {"path": "odd-\\ud800.txt", "content": "x\\udfff"}
+    assert verify(tmp_path / "state").ok
+
+
+def test_every_answered_call_is_in_the_log_after_a_sigkill(tmp_path: Path) -> None:
+    config = f'[plugins]\nmodules = ["{PLUGIN}"]\n'
+    server = start_tool_server(tmp_path, config)
+    answered = []
+    with httpx.Client(timeout=10) as http:
+        for n in range(300):
+            answer = raw_call(server.url, "echo", json.dumps({"text": f"call-{n}"}), http)
+            assert answer.status_code == 200, answer.text
+            answered.append(f"call-{n}")
+    server.proc.stop(signal.SIGKILL)  # at once, no time to write anything more
+    recorded = {r["arguments"]["text"] for r in lines(tmp_path / "state")}
+    assert [text for text in answered if text not in recorded] == []
+    verdict = verify(tmp_path / "state")
+    assert verdict.ok or all("head" in p or "cut from the end" not in p for p in verdict.problems), verdict.problems
+
+
+def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_record(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs for the state directory: run it as root (tests/run.sh does in CI)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        config = tmp_path / "vpsmcp.toml"
+        config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n[trace]\nmax_bytes = 100000\n')
+        proc = serve_from_checkout(disk, "--no-auth", "--config", str(config)).start()
+        url = proc.url + "/mcp"
+        try:
+            assert raw_call(url, "echo", '{"text": "before"}').status_code == 200
+            filler = disk / "filler"
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)  # fill the disk to the last byte
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * 512):
+                    pass
+            os.close(fd)
+            answered = []  # the page the log's end is on may still hold a few records
+            while len(answered) < 200:
+                withheld = raw_call(url, "echo", json.dumps({"text": f"while full {len(answered)}"}))
+                if "answer is withheld" in withheld.text:
+                    break
+                answered.append(withheld.json()["result"]["content"][0]["text"])
+            assert "answer is withheld" in withheld.text and "No space left" in withheld.text, withheld.text
+            refused = raw_call(url, "echo", '{"text": "refused"}')
+            assert "Refused, not run" in refused.text, refused.text
+            filler.unlink()
+            after = raw_call(url, "echo", '{"text": "after"}')
+            assert after.status_code == 200 and after.json()["result"]["content"][0]["text"] == "after", after.text
+        finally:
+            proc.stop()
+        records = lines(disk / "state")
+        assert [(r["arguments"]["text"], r["status"]) for r in records] == [
+            ("before", "ok"), *((text, "ok") for text in answered), (f"while full {len(answered)}", "ok"),
+            ("refused", "refused"), ("after", "ok")]
+        assert verify(disk / "state").ok, verify(disk / "state").problems
+        assert "Traceback" not in proc.output(), proc.output()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

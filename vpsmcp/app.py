@@ -65,7 +65,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
             RequestStateCodec(runtime.secret_key),
             instructions=config.mcp.instructions or None,
             page_size=config.mcp.page_size,
-            observer=audit.record,
+            observer=audit,
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),

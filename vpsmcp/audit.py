@@ -14,20 +14,30 @@ A chain without a key shows accidents and clumsy edits; someone who can
 rewrite the whole state directory can rewrite the chain too. Copy the head
 hash that ``vpsmcp audit --verify`` prints somewhere else to pin it.
 
-Records are chained in call order as calls end (a hash of a few hundred
-bytes), and written by one writer thread, so a call never waits on the disk
-and the event loop never blocks. The writer commits in groups: it gathers
-for ``GROUP_WINDOW`` after the first record, then writes the group with one
-write and one fsync, and rewrites the head at most once a second (and at
-shutdown) — a head that lags is still a true record of the chain. So the
-log keeps up with thousands of calls a second, and the thread spends its
-time in system calls, not holding the interpreter the server needs.
+The promise: a call whose answer the client received is in the log. Each
+record is chained and appended (one ``write`` to the open file, whole or not
+at all: a short or failed write is cut back off) as the call ends and before
+its answer leaves, so a crash of the process — SIGKILL included — loses no
+acknowledged call: the kernel has the bytes. Making them durable against a
+power cut is grouped: one syncer thread fsyncs at most every ``GROUP_WINDOW``
+and rewrites the head at most once a second (and at shutdown) — a head that
+lags is still a true record of the chain — so a power cut can lose the last
+``GROUP_WINDOW`` of records, and nothing else. The event loop never waits on
+an fsync.
+
+The audit cannot be skipped. A value it could not encode (a lone surrogate)
+is recorded escaped; if a record cannot be written (a full disk), the call's
+answer is withheld and says so, and the next calls are refused, not run, until
+a record can be written again (``AuditLog.admit``); the records that could
+not be written wait in memory and are written first, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import errno
 import hashlib
 import json
 import logging
@@ -51,6 +61,7 @@ GENESIS = "0" * 64
 REDACTED = "[redacted]"
 GROUP_WINDOW = 0.05  # seconds the writer gathers records before one write + fsync (each wakes the thread)
 HEAD_INTERVAL = 1.0  # seconds between two head updates under load
+MAX_WAITING = 1000  # records kept in memory while the log cannot be written (then the oldest go)
 MAX_STRING = 1000  # longer argument values are replaced by their length and hash
 SECRET_KEYS = re.compile(r"pass(word|wd|phrase)?|token|secret|key|auth|cookie|credential|private", re.IGNORECASE)
 
@@ -67,6 +78,18 @@ def redact(value: Any) -> Any:
     return value
 
 
+def escaped(value: Any) -> Any:
+    """``value`` with lone surrogates (which UTF-8 cannot carry) written out as ``\\udXXX`` text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {escaped(k): escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [escaped(v) for v in value]
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -91,21 +114,30 @@ def log_files(directory: Path) -> list[Path]:
     return rotated + ([current] if current.exists() else [])
 
 
+class AuditUnavailable(StateError):
+    """The audit log cannot be written now; no call may run unrecorded."""
+
+
 class AuditLog:
-    """Appends records to the chain; one writer thread keeps them in order."""
+    """Appends records to the chain as calls end; a syncer thread makes them durable in groups."""
 
     def __init__(self, directory: Path, config: AuditConfig) -> None:
         self.directory = directory
         self.config = config
         self.path = directory / LOG_NAME
         self._seq, self._prev = _last_record(directory)
-        self._queued: list[bytes] = []
-        self._wake = threading.Condition()
+        self._lock = threading.Condition()  # the chain, the file and its size; the syncer waits on it
+        self._sync_lock = threading.Lock()  # held across an fsync, so rotation never closes a file being synced
+        self._fd = self._open()
+        self._size = os.fstat(self._fd).st_size
+        self._unsynced = False
         self._closed = False
         self._head_written = 0.0
         self._second: tuple[int, str] = (-1, "")  # the last whole second stamped, formatted
-        self._write_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._write_groups, name="vpsmcp-audit", daemon=True)
+        self.broken: str | None = None  # why the last write failed, until one succeeds
+        self._waiting: list[dict[str, Any]] = []  # records not written yet, oldest first
+        self.lost = 0  # records dropped after MAX_WAITING waited
+        self._thread = threading.Thread(target=self._sync_groups, name="vpsmcp-audit", daemon=True)
         self._thread.start()
 
     @classmethod
@@ -116,8 +148,18 @@ class AuditLog:
         except OSError as exc:
             raise StateError(f"audit log in {directory}: {exc.strerror or exc}") from None
 
+    def admit(self) -> str | None:
+        """``None`` when a call may run; else why not. Records that could not be written are tried
+        again first, in order: once the disk has room, they are in the log and calls run again."""
+        if self._waiting:
+            with self._lock:
+                with contextlib.suppress(AuditUnavailable):
+                    self._write_waiting()
+        return self.broken
+
     def record(self, call: ToolCall) -> None:
-        """Chain ``call`` and queue it for writing (the dispatcher's observer); returns at once."""
+        """Chain and write ``call`` (the dispatcher's observer, before the answer leaves);
+        ``AuditUnavailable`` if it cannot be written."""
         self.append({
             "time": self._timestamp(time.time()),
             "client": call.client_id, "token": call.token_id, "tool": call.tool,
@@ -135,90 +177,107 @@ class AuditLog:
         return f"{self._second[1]}.{int((now - second) * 1000):03d}+00:00"
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Chain ``fields`` onto the log; written by the writer (at once, once it has stopped)."""
-        with self._wake:
-            record = {"seq": self._seq + 1, **fields, "prev": self._prev}
+        """Chain ``fields`` onto the log and write it; ``AuditUnavailable`` if it cannot be written now
+        (it is kept, and written first once it can be: the chain never has a gap)."""
+        with self._lock:
+            if len(self._waiting) >= MAX_WAITING:
+                self._waiting.pop(0)
+                self.lost += 1
+                log.error("the audit log could not be written for %d records: the oldest was dropped", MAX_WAITING)
+            self._waiting.append(escaped(fields))
+            return self._write_waiting()
+
+    def _write_waiting(self) -> dict[str, Any]:
+        """Write the records waiting, oldest first (holding ``_lock``); the last one written."""
+        record: dict[str, Any] = {}
+        while self._waiting:
+            record = {"seq": self._seq + 1, **self._waiting[0], "prev": self._prev}
             body = canonical(record)
             record["hash"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
+            self._write(f'{body[:-1]},"hash":"{record["hash"]}"}}\n'.encode("utf-8"))  # one encoding, not two
+            self._waiting.pop(0)
             self._seq, self._prev = record["seq"], record["hash"]
-            line = f'{body[:-1]},"hash":"{record["hash"]}"}}\n'.encode("utf-8")  # one encoding, not two
-            if not self._closed:
-                self._queued.append(line)
-                if len(self._queued) == 1:
-                    self._wake.notify()
-                return record
-            head = (self._seq, self._prev)
-        self._commit([line], head, final=True)  # the writer has stopped: a call cancelled during shutdown
+        if self._closed:  # the syncer has stopped: a call cancelled during shutdown
+            self._sync(self._fd, (self._seq, self._prev), final=True)
+        elif not self._unsynced:
+            self._unsynced = True
+            self._lock.notify()
         return record
 
-    def _write_groups(self) -> None:
+    def _write(self, line: bytes) -> None:
+        """Append ``line`` whole, or leave the file as it was and raise ``AuditUnavailable``."""
+        try:
+            if self._size > 0 and self._size + len(line) > self.config.max_bytes:
+                self._rotate()
+            written = 0
+            try:
+                while written < len(line):
+                    n = os.write(self._fd, line[written:])
+                    if n == 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    written += n
+            except OSError:
+                if written:
+                    os.ftruncate(self._fd, self._size)  # no torn record: cut the part that got in
+                raise
+        except OSError as exc:
+            if self.broken is None:
+                log.error("cannot write the audit log %s: %s", self.path, exc.strerror or exc)
+            self.broken = f"the audit log {self.path} cannot be written: {exc.strerror or exc}"
+            raise AuditUnavailable(self.broken) from None
+        self._size += written
+        if self.broken is not None:
+            log.warning("the audit log %s can be written again", self.path)
+            self.broken = None
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def _rotate(self) -> None:
+        """Start a new file (holding ``_lock``): the old one synced, renamed ``.1``, older ones shifted up."""
+        with self._sync_lock:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            (self.directory / f"{LOG_NAME}.{self.config.keep}").unlink(missing_ok=True)
+            for n in range(self.config.keep - 1, 0, -1):
+                older = self.directory / f"{LOG_NAME}.{n}"
+                if older.exists():
+                    older.rename(self.directory / f"{LOG_NAME}.{n + 1}")
+            self.path.rename(self.directory / f"{LOG_NAME}.1")
+            self._fd, self._size = self._open(), 0
+
+    def _sync_groups(self) -> None:
+        """The syncer: after each burst of records, one fsync and (at most once a second) the head."""
         while True:
-            with self._wake:
-                while not self._queued and not self._closed:
-                    self._wake.wait()
+            with self._lock:
+                while not self._unsynced and not self._closed:
+                    self._lock.wait()
                 if not self._closed:
-                    self._wake.wait(GROUP_WINDOW)  # let the group grow; close() cuts this short
-                group, self._queued = self._queued, []
-                head, closed = (self._seq, self._prev), self._closed
-            self._commit(group, head, final=closed)
+                    self._lock.wait(GROUP_WINDOW)  # let the group grow; close() cuts this short
+                self._unsynced = False
+                fd, head, closed = self._fd, (self._seq, self._prev), self._closed
+            self._sync(fd, head, final=closed)
             if closed:
                 return
 
-    def _commit(self, group: list[bytes], head: tuple[int, str], final: bool) -> None:
-        """Write ``group`` durably; the head too if it is due (or ``final``)."""
+    def _sync(self, fd: int, head: tuple[int, str], final: bool) -> None:
         try:
-            with self._write_lock:
-                self._write_rotating(group)
-                due = final or (group and time.monotonic() - self._head_written >= HEAD_INTERVAL)
-                if due and head[0] > 0:
-                    write_atomic(self.directory / HEAD_NAME, canonical({"seq": head[0], "hash": head[1]}).encode())
-                    self._head_written = time.monotonic()
+            with self._sync_lock:
+                if fd == self._fd and fd >= 0:  # else rotation synced it already
+                    os.fsync(fd)
+            if head[0] > 0 and (final or time.monotonic() - self._head_written >= HEAD_INTERVAL):
+                write_atomic(self.directory / HEAD_NAME, canonical({"seq": head[0], "hash": head[1]}).encode())
+                self._head_written = time.monotonic()
         except OSError as exc:
-            log.error("could not write the audit log %s: %s", self.path, exc.strerror or exc)
-
-    def _write_rotating(self, lines: list[bytes]) -> None:
-        """Append ``lines``, starting a new file whenever the next line would pass ``max_bytes``."""
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            size = 0
-        chunk: list[bytes] = []  # joined once: adding bytes to bytes copies the whole group each time
-        for line in lines:
-            if size > 0 and size + len(line) > self.config.max_bytes:
-                self._write(b"".join(chunk))
-                self._rotate()
-                size, chunk = 0, []
-            chunk.append(line)
-            size += len(line)
-        self._write(b"".join(chunk))
-
-    def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _rotate(self) -> None:
-        (self.directory / f"{LOG_NAME}.{self.config.keep}").unlink(missing_ok=True)
-        for n in range(self.config.keep - 1, 0, -1):
-            older = self.directory / f"{LOG_NAME}.{n}"
-            if older.exists():
-                older.rename(self.directory / f"{LOG_NAME}.{n + 1}")
-        self.path.rename(self.directory / f"{LOG_NAME}.1")
+            log.error("could not sync the audit log %s: %s", self.path, exc.strerror or exc)
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer."""
-        with self._wake:
+        """Sync what is written and the head, and stop the syncer; a record after this is synced at once."""
+        with self._lock:
             self._closed = True
-            self._wake.notify()
+            self._lock.notify()
         self._thread.join()
-        with self._wake:
-            head = (self._seq, self._prev)
-        self._commit([], head, final=True)
 
     async def aclose(self) -> None:
         """``close`` from the event loop (at shutdown), without blocking it."""

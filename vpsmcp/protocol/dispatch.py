@@ -19,9 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from vpsmcp import __version__
-from vpsmcp.errors import JsonRpcError, ToolError
+from vpsmcp.errors import JsonRpcError, ToolError, VpsmcpError
 from vpsmcp.protocol.context import LOG_LEVELS, Context, InputRequired
-from vpsmcp.protocol.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, Request
+from vpsmcp.protocol.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    RESOURCE_NOT_FOUND,
+    Request,
+)
 from vpsmcp.protocol.registry import Registry, allowed
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.results import tool_result
@@ -189,7 +196,9 @@ async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Se
 
 
 def _observed(handler: Handler) -> Handler:
-    """``handler`` with each call's outcome handed to the dispatcher's observer, whatever it is."""
+    """``handler`` with each call's outcome handed to the dispatcher's observer before its answer
+    leaves, whatever it is; a call the observer cannot record is refused before it runs, or its
+    answer withheld after (the audit cannot be skipped)."""
 
     async def observed(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
         if d.observer is None:
@@ -197,7 +206,11 @@ def _observed(handler: Handler) -> Handler:
         started = time.monotonic()
         status: Status = "failed"
         detail: str | None = None
+        unrecorded = d.observer.admit()
         try:
+            if unrecorded is not None:
+                status, detail = "refused", unrecorded
+                raise JsonRpcError(INTERNAL_ERROR, f"Refused, not run: {unrecorded}")
             result = await handler(d, request, ctx, session)
             status = "error" if result.get("isError") else "ok"
             if status == "error":
@@ -207,7 +220,8 @@ def _observed(handler: Handler) -> Handler:
             status = "input_required"
             raise
         except JsonRpcError as exc:
-            status, detail = "refused", exc.message
+            if unrecorded is None:
+                status, detail = "refused", exc.message
             raise
         except asyncio.CancelledError:
             status = "cancelled"
@@ -215,12 +229,24 @@ def _observed(handler: Handler) -> Handler:
         finally:
             call = ToolCall(str(request.params.get("name")), request.params.get("arguments"), ctx.client_id,
                             ctx.token_id, status, detail, time.monotonic() - started)
-            try:
-                d.observer(call)
-            except Exception:
-                log.exception("the tool call observer failed")
+            _report(d.observer, call, ran=unrecorded is None and status != "cancelled")
 
     return observed
+
+
+def _report(observer: CallObserver, call: ToolCall, ran: bool) -> None:
+    """Hand ``call`` to the observer; if it cannot record a call that ran, its answer is withheld."""
+    try:
+        observer.record(call)
+    except VpsmcpError as exc:
+        if ran:
+            raise JsonRpcError(INTERNAL_ERROR, f"The call ran, but its audit record could not be written ({exc}), "
+                                               "so its answer is withheld") from None
+    except Exception:
+        log.exception("the tool call observer failed")
+        if ran:
+            raise JsonRpcError(INTERNAL_ERROR, "The call ran, but its audit record could not be written, "
+                                               "so its answer is withheld") from None
 
 
 class _Asked(Exception):

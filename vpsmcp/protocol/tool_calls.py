@@ -3,14 +3,15 @@
 The dispatcher is free of I/O, so it does not write the audit log itself: it
 hands a ``ToolCall`` to an observer injected through its constructor, once
 per call, whatever the outcome — a result, a tool error, a refusal, a
-cancellation, or a stateless round that asks the client for input.
+cancellation, or a stateless round that asks the client for input — before
+the answer goes out. An observer that cannot record makes the dispatcher
+withhold that answer, and refuse the next calls before they run (``admit``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Status = Literal["ok", "error", "refused", "cancelled", "input_required", "failed"]
 
@@ -34,4 +35,11 @@ class ToolCall:
     duration: float
 
 
-CallObserver = Callable[[ToolCall], None]
+class CallObserver(Protocol):
+    """What the dispatcher reports each call to (the audit log)."""
+
+    def admit(self) -> str | None:
+        """``None`` when a call may run; else why it may not (it is refused, and that is recorded)."""
+
+    def record(self, call: ToolCall) -> None:
+        """Record ``call``; raise ``VpsmcpError`` if it cannot be (the answer is then withheld)."""
