@@ -276,7 +276,7 @@ def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_reco
                 while os.write(fd, b"\0" * 512):
                     pass
             os.close(fd)
-            answered = []  # the page the log's end is on may still hold a few records
+            answered: list[str] = []  # the page the log's end is on may still hold a few records
             while len(answered) < 200:
                 withheld = raw_call(url, "echo", json.dumps({"text": f"while full {len(answered)}"}))
                 if "answer is withheld" in withheld.text:
