@@ -53,7 +53,8 @@ def test_enabled_metrics_parse_and_count_requests_tool_calls_and_upstreams(tmp_p
                 break
             time.sleep(0.2)
         refused = httpx.get(f"{server.url}/metrics", headers={"x-forwarded-for": "203.0.113.5"})
-    assert refused.status_code == 403
+        via = httpx.get(f"{server.url}/metrics", headers={"via": "1.1 proxy.example"})
+    assert refused.status_code == 403 and via.status_code == 403
     assert found[("vpsmcp_http_requests_total", frozenset({("route", "/healthz"), ("status", "200")}))] == 1
     assert found[("vpsmcp_tool_calls_total", frozenset({("tool", "echo"), ("outcome", "ok")}))] == 1
     assert found[("vpsmcp_http_request_duration_seconds_count", frozenset({("route", "/mcp")}))] == 1
@@ -65,16 +66,16 @@ def test_enabled_metrics_parse_and_count_requests_tool_calls_and_upstreams(tmp_p
 
 
 @pytest.mark.parametrize(("token", "authorization", "peer", "forwarded", "status"), [
-    ("", "", "127.0.0.1", [], None),
-    ("", "", "::1", [], None),
-    ("", "", "203.0.113.5", [], 403),
-    ("", "", "127.0.0.1", ["x-forwarded-for"], 403),
-    (TOKEN, "", "127.0.0.1", [], 401),
-    (TOKEN, "Bearer " + "x" * 40, "127.0.0.1", [], 401),
-    (TOKEN, "Basic " + TOKEN, "127.0.0.1", [], 401),
-    (TOKEN, "Bearer " + TOKEN, "203.0.113.5", ["forwarded"], None),
+    ("", "", "127.0.0.1", None, None),
+    ("", "", "::1", None, None),
+    ("", "", "203.0.113.5", None, 403),
+    ("", "", "127.0.0.1", "x-forwarded-for", 403),
+    (TOKEN, "", "127.0.0.1", None, 401),
+    (TOKEN, "Bearer " + "x" * 40, "127.0.0.1", None, 401),
+    (TOKEN, "Basic " + TOKEN, "127.0.0.1", None, 401),
+    (TOKEN, "Bearer " + TOKEN, "203.0.113.5", "forwarded", None),
 ])
-def test_who_may_scrape(token: str, authorization: str, peer: str, forwarded: list[str], status: int | None) -> None:
+def test_who_may_scrape(token: str, authorization: str, peer: str, forwarded: str | None, status: int | None) -> None:
     config = MetricsConfig(enabled=True, token=token)
     if status is None:
         admit(config, authorization, peer, forwarded)

@@ -290,7 +290,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
         yield proc
 
 
-@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP", "Via", "X-Forwarded-Port"])
 def test_open_endpoint_refuses_requests_through_a_proxy(open_server: ServerProcess, header: str) -> None:
     assert tool_text(call_tool(open_server.url, None)) == "hi"
     refused = httpx.post(open_server.url + "/mcp", headers={header.lower(): "for=203.0.113.9"}, json={})

@@ -8,7 +8,7 @@ are bound to the principal that created them (``Principal.binding``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,7 +44,16 @@ class Gate(Protocol):
         """The error for a call that needs ``scope``, which ``principal`` lacks (403 step-up)."""
 
 
-FORWARDED_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip")
+FORWARDED_HEADERS = frozenset({"forwarded", "via", "x-real-ip"})  # and every X-Forwarded-*
+
+
+def proxied_by(names: Iterable[str]) -> str | None:
+    """The first header among ``names`` (lower-case) that says a proxy passed the request on:
+    ``Forwarded`` (RFC 7239), ``Via`` (RFC 9110 §7.6.3), ``X-Real-IP`` or any ``X-Forwarded-*``."""
+    for name in names:
+        if name in FORWARDED_HEADERS or name.startswith("x-forwarded-"):
+            return name
+    return None
 
 
 class OpenGate:
@@ -55,14 +64,14 @@ class OpenGate:
     """
 
     def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
-        for name in FORWARDED_HEADERS:
-            if name in headers:
-                raise TransportError(
-                    403,
-                    INVALID_REQUEST,
-                    f"Forbidden: auth.mode is \"none\" and this request came through a proxy ({name} header); "
-                    "set auth.mode = \"oauth\" to serve clients beyond this machine",
-                )
+        name = proxied_by(headers)
+        if name is not None:
+            raise TransportError(
+                403,
+                INVALID_REQUEST,
+                f"Forbidden: auth.mode is \"none\" and this request came through a proxy ({name} header); "
+                "set auth.mode = \"oauth\" to serve clients beyond this machine",
+            )
         return ANONYMOUS
 
     def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:

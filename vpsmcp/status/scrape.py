@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from quart import Blueprint, Response, request
 
-from vpsmcp.access import FORWARDED_HEADERS
+from vpsmcp.access import proxied_by
 from vpsmcp.config import MetricsConfig
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.trace.exposition import CONTENT_TYPE, Gauges, render
@@ -36,7 +36,7 @@ def metrics_routes(config: MetricsConfig, tracer: Tracer, gauges: Callable[[], G
     @bp.get("/metrics")
     async def metrics() -> Response:
         admit(config, request.headers.get("Authorization", ""), (request.scope.get("client") or ("",))[0],
-              [name for name in FORWARDED_HEADERS if name in request.headers])
+              proxied_by(name.lower() for name in request.headers.keys()))
         text = render(tracer.metrics, gauges())
         return Response(text, content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
@@ -48,7 +48,7 @@ def metrics_routes(config: MetricsConfig, tracer: Tracer, gauges: Callable[[], G
     return bp
 
 
-def admit(config: MetricsConfig, authorization: str, peer: str, forwarded: list[str]) -> None:
+def admit(config: MetricsConfig, authorization: str, peer: str, forwarded: str | None) -> None:
     """Raise ``ScrapeRefused`` unless this request may read the metrics (see the module docstring)."""
     if config.token:
         scheme, _, token = authorization.partition(" ")
