@@ -27,6 +27,35 @@ def test_session_is_bound_to_its_credential() -> None:
     assert info.value.status == 404
 
 
+def test_one_credential_cannot_fill_the_store_its_idlest_session_goes_first() -> None:
+    store = SessionStore(60, 10, per_credential=3)
+    alice = [store.create(ALICE) for _ in range(3)]
+    alice[1].last_seen -= 50  # the longest idle
+    mallory = store.create(MALLORY)
+    fourth = store.create(ALICE)  # past Alice's cap: her idlest session ends, nobody else's
+    with pytest.raises(TransportError) as gone:
+        store.get(alice[1].id, ALICE)
+    assert gone.value.status == 404
+    assert {store.get(s.id, ALICE).id for s in (alice[0], alice[2], fourth)} == {alice[0].id, alice[2].id, fourth.id}
+    assert store.get(mallory.id, MALLORY) is mallory and len(store) == 4
+
+
+def test_a_credential_whose_sessions_are_all_being_read_gets_503() -> None:
+    store = SessionStore(60, 10, per_credential=2)
+    for session in (store.create(ALICE), store.create(ALICE)):
+        session.readers = 1  # a GET stream is open on each
+    with pytest.raises(TransportError) as full:
+        store.create(ALICE)
+    assert full.value.status == 503 and full.value.headers["Retry-After"] == "30"
+    assert store.create(MALLORY).binding == MALLORY.binding
+
+
+def test_without_authentication_the_shared_anonymous_caller_has_no_cap_of_its_own() -> None:
+    store = SessionStore(60, 10, per_credential=2)
+    anonymous = [store.create(Principal()) for _ in range(5)]
+    assert all(store.get(s.id, Principal()) is s for s in anonymous)
+
+
 def test_closing_a_session_cancels_calls_and_fails_waiting_requests() -> None:
     async def scenario() -> None:
         store = SessionStore(60, 10)

@@ -199,6 +199,12 @@ class McpConfig:
     max_sessions: int = setting(
         1000, "Most sessions at once; an initialize beyond it gets 503 until one ends.", _at_least_one
     )
+    max_sessions_per_credential: int = setting(
+        50,
+        "Most sessions one grant (one token family) holds; a new one beyond it ends that grant's "
+        "longest-idle session, so one client can never fill max_sessions for everyone.",
+        _at_least_one,
+    )
     max_body_bytes: int = setting(4 * 1024 * 1024, "Largest request body accepted; larger gets 413.", _at_least_one)
     allowed_origins: tuple[str, ...] = setting(
         ("https://claude.ai", "https://claude.com"),

@@ -87,18 +87,31 @@ class HttpSession:
 
 
 class SessionStore:
-    """Sessions by id, with an idle timeout and a cap."""
+    """Sessions by id, with an idle timeout, a cap, and a cap per credential.
 
-    def __init__(self, idle_timeout: float, max_sessions: int) -> None:
+    A client that opens sessions and never ends them (Claude's connector opens
+    one per call; mcp-remote leaves its first behind) would otherwise fill the
+    whole store and lock every other client out with 503 for the idle timeout.
+    Past ``per_credential``, a credential's new session ends its own
+    longest-idle one instead; the anonymous caller of ``--no-auth`` has no cap
+    of its own, since every local client shares it.
+    """
+
+    def __init__(self, idle_timeout: float, max_sessions: int, per_credential: int | None = None) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.per_credential = per_credential or max_sessions
         self._sessions: dict[str, HttpSession] = {}
+        self._by_binding: dict[str, dict[str, HttpSession]] = {}
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def create(self, principal: Principal) -> HttpSession:
         """A new session for ``principal``; 503 when the cap is reached."""
+        mine = self._by_binding.get(principal.binding, {})
+        if principal.client_id is not None and len(mine) >= self.per_credential:
+            self._evict_idlest(mine)
         if len(self._sessions) >= self.max_sessions:
             self.sweep()
         if len(self._sessions) >= self.max_sessions:
@@ -107,7 +120,16 @@ class SessionStore:
             )
         session = HttpSession(secrets.token_hex(16), principal.binding)
         self._sessions[session.id] = session
+        self._by_binding.setdefault(session.binding, {})[session.id] = session
         return session
+
+    def _evict_idlest(self, sessions: dict[str, HttpSession]) -> None:
+        """End the longest-idle of ``sessions`` that no connection is reading; 503 if every one is in use."""
+        idle = [s for s in sessions.values() if s.readers == 0]
+        if not idle:
+            raise TransportError(503, INTERNAL_ERROR, "Too many sessions for this credential, all in use; "
+                                 "end one (DELETE) or try again later", headers={"Retry-After": "30"})
+        self.remove(min(idle, key=lambda s: s.last_seen).id)
 
     def get(self, session_id: str | None, principal: Principal) -> HttpSession:
         """The caller's live session: 400 without an id, 404 for an unknown, expired or foreign one."""
@@ -128,6 +150,11 @@ class SessionStore:
         session = self._sessions.pop(session_id, None)
         if session is None:
             return False
+        mine = self._by_binding.get(session.binding)
+        if mine is not None:
+            mine.pop(session_id, None)
+            if not mine:
+                del self._by_binding[session.binding]
         session.close()
         return True
 
