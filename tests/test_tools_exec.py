@@ -8,6 +8,7 @@ the shell switch refuse what they must. Every call lands in the audit log.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ import anyio
 import pytest
 
 from tests.tool_server import MODES, ToolServer, data, error_text, serving, start_tool_server, tools_config
+from vpsmcp.config import parse_config
+from vpsmcp.errors import ConfigError
+from vpsmcp.tools import execute
 from vpsmcp.tools.procfs import processes, read_process
 
 pytestmark = pytest.mark.slow
@@ -178,3 +182,28 @@ def test_exec_is_neither_listed_nor_callable_until_enabled(tmp_path: Path) -> No
     finally:
         records = server.check_audit()
     assert records[0]["status"] == "refused"
+
+
+@pytest.mark.parametrize(("argv", "pattern", "allowed"), [
+    (["cat", "/srv/app.log"], "cat /srv/*", True),
+    (["cat", "/srv/app/deep/log"], "cat /srv/*", True),
+    (["cat", "/srv/../etc/shadow"], "cat /srv/*", False),  # normalised: /etc/shadow
+    (["cat", "/srv/./../etc/shadow"], "cat /srv/*", False),
+    (["cat", "//srv/../etc/passwd"], "cat /srv/*", False),
+    (["cat", "/srv/a", "/etc/shadow"], "cat /srv/*", False),  # one word, one argument
+    (["git", "status", "--short"], "git *", True),
+    (["git"], "git *", True),
+    (["gitx", "status"], "git *", False),
+    (["systemctl", "status", "nginx"], "systemctl status *", True),
+    (["systemctl", "restart", "nginx"], "systemctl status *", False),
+    (["echo", "a b"], "echo 'a b'", True),
+    (["echo", "a", "b"], "echo 'a b'", False),
+])
+def test_exec_allow_matches_argument_by_argument_on_normalised_paths(argv: list[str], pattern: str, allowed: bool) -> None:
+    assert execute.allowed(argv, pattern) is allowed
+
+
+@pytest.mark.parametrize("pattern", ["", "echo 'unbalanced"])
+def test_an_exec_allow_pattern_that_is_no_command_line_is_a_config_error(pattern: str) -> None:
+    with pytest.raises(ConfigError, match="tools.exec_allow"):
+        parse_config(f"[tools]\nexec_allow = [{json.dumps(pattern)}]\n", "vpsmcp.toml")

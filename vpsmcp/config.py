@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import shlex
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,16 @@ def _https_url(value: str) -> str | None:
     except ValueError:
         return "an https URL"
     return None if parts.scheme == "https" and parts.hostname else "an https URL"
+
+
+def _command_patterns(value: tuple[str, ...]) -> str | None:
+    for pattern in value:
+        try:
+            if not shlex.split(pattern):
+                return "non-empty command patterns"
+        except ValueError:
+            return "command patterns with balanced quotes"
+    return None
 
 
 def _ip_addresses(value: tuple[str, ...]) -> str | None:
@@ -380,9 +391,10 @@ class ToolsConfig:
     )
     exec_allow: tuple[str, ...] = setting(
         (),
-        "Commands exec may run, as shell patterns on the command line (\"git *\", \"systemctl status *\"). "
-        "Empty: any command.",
-        _nonempty_items,
+        "Commands exec may run: a command line of shell patterns, matched argument by argument, a last * "
+        "standing for any further arguments (\"git *\", \"cat /srv/*\"; paths are normalised first, so .. "
+        "cannot climb out). Empty: any command.",
+        _command_patterns,
     )
     exec_timeout: float = setting(60.0, "Seconds an exec call runs unless it asks for another limit.", _positive)
     exec_max_timeout: float = setting(3600.0, "The longest limit an exec call may ask for, in seconds.", _positive)

@@ -4,8 +4,12 @@ A command is a list of arguments run without a shell, so ``;``, ``|``, ``$()``
 and quotes in an argument are plain text. A shell command line is refused
 unless ``tools.exec_allow_shell`` is on, and always when ``tools.exec_allow``
 restricts commands (a line like ``git status; rm -rf ~`` cannot be judged by
-a pattern). The allowlist patterns are matched against the command line the
-arguments make (``shlex.join``). The working directory must be inside the
+a pattern). An allowlist pattern is a command line too, split like one
+(``shlex``), and matched argument by argument: each word is a shell pattern
+for one argument, and a last word ``*`` stands for any further arguments
+(``git *``). An argument that holds a ``/`` is normalised before it is
+matched, so ``cat /srv/*`` admits ``cat /srv/app/log`` but not
+``cat /srv/../etc/shadow`` (it is ``/etc/shadow``). The working directory must be inside the
 roots. While the command runs, its output streams to the client as progress
 notifications; on timeout or cancellation its whole process group is
 stopped (commands.py).
@@ -109,9 +113,28 @@ def _command(box: Toolbox, args: Args) -> tuple[list[str], str]:
         return ["/bin/sh", "-c", shell], shell
     line = shlex.join(command)
     allow = box.config.exec_allow
-    if allow and not any(fnmatch.fnmatchcase(line, pattern) for pattern in allow):
+    if allow and not any(allowed(command, pattern) for pattern in allow):
         raise ToolError(f"refused: {line!r} matches none of the commands tools.exec_allow permits ({', '.join(allow)})")
     return command, line
+
+
+def allowed(argv: list[str], pattern: str) -> bool:
+    """Whether ``argv`` is a command ``pattern`` permits (see the module docstring)."""
+    words = shlex.split(pattern)
+    rest = bool(words) and words[-1] == "*"
+    if rest:
+        words = words[:-1]
+    if len(argv) < len(words) or (not rest and len(argv) != len(words)):
+        return False
+    return all(fnmatch.fnmatchcase(_normalised(arg), word) for arg, word in zip(argv, words))
+
+
+def _normalised(argument: str) -> str:
+    """A path-like argument as the kernel will walk it: ``.``, ``..`` and doubled slashes resolved."""
+    if "/" not in argument:
+        return argument
+    normal = os.path.normpath(argument)
+    return normal + "/" if argument.endswith("/") and normal != "/" else normal
 
 
 def _cwd(box: Toolbox, path: str | None) -> str:
