@@ -391,3 +391,22 @@ def test_stateless_json_only_client_leaving_cancels_the_call(srv: ServerProcess,
     time.sleep(1.3)
     assert not marker.exists(), "the client went away: its call was cancelled, not finished"
     assert "Traceback" not in srv.output()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "event-stream"])
+def test_a_request_whose_id_is_a_lone_surrogate_is_answered(srv: ServerProcess, streamed: bool) -> None:
+    # Progress makes the answer an event stream; without, it is JSON. Either way the id comes back.
+    call = (b'"name":"slow","arguments":{"steps":1,"delay":0.01}' if streamed
+            else b'"name":"echo","arguments":{"text":"\\udfff"}')
+    body = (b'{"jsonrpc":"2.0","id":"\\ud800","method":"tools/call","params":{' + call + b',"_meta":{"progressToken":"p",'
+            b'"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "slow" if streamed else "echo"}
+    answer = httpx.post(srv.url + "/mcp", content=body, headers=headers, timeout=5)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/event-stream" if streamed else "application/json")
+    replies = [json.loads(line[6:]) for line in answer.text.splitlines() if line.startswith("data: {")] if streamed \
+        else [answer.json()]
+    reply = next(r for r in replies if "result" in r)
+    assert reply["id"] == "\ud800"
+    assert streamed or reply["result"]["content"][0]["text"] == "\udfff"

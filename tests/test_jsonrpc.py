@@ -99,3 +99,11 @@ def test_error_response_encodes_data_only_when_present() -> None:
         "error": {"code": -32601, "message": "nope"},
     }
     assert json.loads(encode(ErrorResponse(None, 1, "m", {"x": 1})))["error"]["data"] == {"x": 1}
+
+
+def test_a_lone_surrogate_is_answered_with_escapes_that_decode_to_it() -> None:
+    message = jsonrpc.parse(b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}')
+    assert isinstance(message, jsonrpc.Request) and message.id == "\ud800"
+    encoded = jsonrpc.encode(jsonrpc.Response(message.id, {"echo": "x\udfffy"}))
+    assert encoded.isascii() and json.loads(encoded) == {"jsonrpc": "2.0", "id": "\ud800", "result": {"echo": "x\udfffy"}}
+    assert jsonrpc.encode(jsonrpc.Response(1, {"text": "é"})) == '{"jsonrpc":"2.0","id":1,"result":{"text":"é"}}'.encode()

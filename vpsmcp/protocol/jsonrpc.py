@@ -130,9 +130,19 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 
 def encode(message: Message | list[Message]) -> bytes:
-    """Compact UTF-8 JSON for one message or a batch."""
+    """Compact UTF-8 JSON for one message or a batch.
+
+    A lone surrogate (``"\\ud800"`` in a client's id or arguments, echoed back)
+    has no UTF-8 form; such a message is written with ``\\u`` escapes instead,
+    which is valid JSON that decodes to the very same string, so it is answered
+    rather than failing to encode and leaving the client waiting.
+    """
     value: Any = [to_dict(m) for m in message] if isinstance(message, list) else to_dict(message)
-    return _ENCODER.encode(value).encode()
+    text = _ENCODER.encode(value)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(value).encode()
 
 
 def error_response(error: JsonRpcError, request_id: RequestId | None = None) -> ErrorResponse:
@@ -155,6 +165,7 @@ def _reject_constant(name: str) -> Any:
 # Built once: json.loads/dumps with options construct a new coder on every call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
 
 
 def _reason(exc: BaseException) -> str:
