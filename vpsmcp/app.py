@@ -15,6 +15,7 @@ from vpsmcp.audit import AuditLog
 from vpsmcp.errors import ConfigError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
+from vpsmcp.host_header import HostCheck
 from vpsmcp.http_connection import InlineHTTPConnection
 from vpsmcp.logs import log
 from vpsmcp.oauth.routes import oauth_routes
@@ -81,6 +82,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
     observe(app, runtime, endpoint, oauth, gateway)
+    app.asgi_app = HostCheck(app.asgi_app)  # type: ignore[method-assign]  # outermost: before Quart builds a URL
     _housekeeping(app, runtime, endpoint, oauth)
     _run_gateway(app, gateway, registry, endpoint)
     return app

@@ -250,7 +250,11 @@ def _upstream_name(value: str) -> str | None:
 def _upstream_url(value: str) -> str | None:
     if value == "":
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return "an absolute http(s) URL"
     return None if parts.scheme in ("http", "https") and parts.hostname else "an absolute http(s) URL"
 
 

@@ -112,7 +112,10 @@ def decode_value(hint: Any, f: dataclasses.Field[Any], value: Any, source: str, 
     if isinstance(value, dict):
         value = MappingProxyType(value)
     check: Check | None = f.metadata.get("check")
-    problem = check(value) if check else None
+    try:
+        problem = check(value) if check else None
+    except ValueError as exc:  # a parser a check leans on refused the value (urlsplit: "Invalid IPv6 URL")
+        raise ConfigError(source, key, f"{_describe(value)} is not valid: {exc}") from None
     if problem is not None:
         raise ConfigError(source, key, f"expected {problem}, got {_describe(value)}")
     return value

@@ -147,7 +147,7 @@ class WebSocket:
 def _parse_head(head: bytes) -> Handshake:
     lines = head.decode("latin-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[1].isdigit():
+    if len(status_line) < 2 or not (status_line[1].isascii() and status_line[1].isdigit()):
         raise ProbeError("http", f"not an HTTP answer: {lines[0][:80]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:

@@ -8,12 +8,13 @@ the public URL, never on the internal ``127.0.0.1:port`` nginx talks to.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload, OAuth2Request
 from werkzeug.datastructures import Headers, MultiDict
 
 
@@ -59,8 +60,27 @@ class SnapshotRequest(OAuth2Request):  # type: ignore[misc]
 
 
 def snapshot(method: str, uri: str, headers: Mapping[str, str], args: Mapping[str, Any], form: Mapping[str, Any]) -> SnapshotRequest:
-    """A snapshot from plain mappings (Quart's or a test's)."""
-    return SnapshotRequest(method, uri, Headers(list(headers.items())), _multi(args), _multi(form))
+    """A snapshot from plain mappings (Quart's or a test's); ``InvalidRequestError`` for a parameter
+    OAuth does not allow (see ``check_parameters``)."""
+    request = SnapshotRequest(method, uri, Headers(list(headers.items())), _multi(args), _multi(form))
+    check_parameters(request.args)
+    check_parameters(request.form)
+    return request
+
+
+def check_parameters(values: MultiDict[str, str]) -> None:
+    """RFC 6749 Appendix A: parameter values are printable ASCII (VSCHAR); none but ``state`` carries
+    ``"`` or ``\\`` (no URI, scope, code or secret does). authlib echoes values into error
+    descriptions, which may hold neither, and fails with a ValueError (a 500) when one does."""
+    for name, value in values.items(multi=True):
+        loose = name == "state"
+        if not _VSCHAR.fullmatch(value) or (not loose and ('"' in value or "\\" in value)):
+            shown = name if _NAME.fullmatch(name) else "a parameter"
+            raise InvalidRequestError(f"{shown} holds characters OAuth does not allow (printable ASCII only)")
+
+
+_VSCHAR = re.compile(r"[\x20-\x7e]*")
+_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 def _multi(values: Mapping[str, Any]) -> MultiDict[str, str]:

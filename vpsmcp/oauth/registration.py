@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -43,10 +44,16 @@ class InvalidRedirectUri(OAuth2Error):  # type: ignore[misc]
     error = "invalid_redirect_uri"
 
 
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 §2
+
+
 def check_redirect_uri(uri: Any) -> str:
     """An acceptable redirect URI: https, http on loopback, or a private-use scheme (RFC 8252 §7)."""
     if not isinstance(uri, str) or len(uri) > 2000:
         raise InvalidRedirectUri("redirect_uris must be strings of at most 2000 characters")
+    if not _URI_CHARACTERS.fullmatch(uri):
+        raise InvalidRedirectUri("a redirect URI may hold only the characters of RFC 3986 (no spaces, quotes, "
+                                 "backslashes or non-ASCII; percent-encode them)")
     try:
         parts = urlsplit(uri)
         _ = parts.port  # raises for a port that is not a number in range

@@ -53,7 +53,7 @@ class Signer:
         if not cookie or cookie.count(".") != 2:
             return None
         expires, nonce, mac = cookie.split(".")
-        if not expires.isdigit() or not hmac.compare_digest(mac, self._mac("session", f"{expires}.{nonce}")):
+        if not (expires.isascii() and expires.isdigit()) or not hmac.compare_digest(mac, self._mac("session", f"{expires}.{nonce}")):
             return None
         if int(expires) <= (time.time() if now is None else now):
             return None

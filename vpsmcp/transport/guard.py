@@ -52,15 +52,19 @@ class Guard:
         if origin is not None and not self._origin_allowed(origin):
             raise TransportError(403, INVALID_REQUEST, f"Forbidden: Origin {origin!r} is not allowed")
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body:
+        if length and length.isascii() and length.isdigit() and int(length) > self.max_body:
             raise TransportError(413, INVALID_REQUEST, f"Request body larger than {self.max_body} bytes")
 
     def _origin_allowed(self, origin: str) -> bool:
         origin = origin.lower()
         if origin in self.origins:
             return True
-        host = urlsplit(origin).hostname or ""
-        return host in LOOPBACK_NAMES and urlsplit(origin).scheme in ("http", "https")
+        try:
+            parts = urlsplit(origin)
+            host = parts.hostname or ""
+        except ValueError:  # "http://[::1" and the like: no origin at all, so not an allowed one
+            return False
+        return host in LOOPBACK_NAMES and parts.scheme in ("http", "https")
 
 
 def _strip_port(host: str) -> str:

@@ -115,6 +115,6 @@ class OutboundStream:
 def parse_event_id(value: str) -> tuple[str, int] | None:
     """``(stream id, sequence)`` from a ``Last-Event-ID``, or ``None`` if it is not ours."""
     stream_id, _, seq = value.partition("/")
-    if not stream_id or not seq.isdigit():
+    if not stream_id or not (seq.isascii() and seq.isdigit()):  # "²".isdigit() is True; int("²") fails
         return None
     return stream_id, int(seq)
