@@ -147,3 +147,32 @@ def test_state_files_are_private(tmp_path: Path) -> None:
     store = (state / "oauth.json").read_text()
     assert client.client_secret and client.client_secret not in store, "secrets are stored as digests only"
     assert os.stat(state / "oauth.json").st_uid == os.getuid()
+
+
+def test_a_read_only_state_directory_is_one_line_naming_it_and_the_fix(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test bind-mounts the state directory read-only: run it as root (tests/run.sh does in CI)")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "secret_key").write_text("k" * 43 + "\n")
+    subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(state)], check=True)
+        refused = serve_once(tmp_path)
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
+    line = refused.stderr.strip().splitlines()[-1]
+    assert f"state directory {state} cannot be written (Read-only file system)" in line and "--state-dir" in line
+
+
+def test_temporary_files_a_killed_writer_left_are_removed_at_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    leftovers = [state / ".oauth.json.tmp-4194399", state / ".audit.head.tmp-4194999-0a1b2c3d"]  # above pid_max
+    alive = state / f".oauth.json.tmp-{os.getpid()}"  # this process is alive: its file may be a write in progress
+    for path in (*leftovers, alive):
+        path.write_bytes(b"half")
+    with oauth_server(tmp_path) as server:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+    assert [p.exists() for p in leftovers] == [False, False] and alive.exists()

@@ -136,6 +136,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.info("no config file found; using the built-in defaults (run 'vpsmcp init' to write one)")
     state_path = Path(config.server.state_dir) if config.server.state_dir else default_state_dir(env)
     state = StateDir.open(state_path)
+    state.prepare_for_serving()
     if state.created:
         log.info("created state directory %s", state.path)
     secret_key = state.secret_key(config.auth.secret_key)

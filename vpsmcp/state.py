@@ -6,7 +6,9 @@ generated secret key when the config does not set one.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 import stat
 from dataclasses import dataclass
@@ -40,6 +42,12 @@ class StateDir:
             raise StateError(f"state directory {path}: not a directory")
         return cls(path, created)
 
+    def prepare_for_serving(self) -> None:
+        """What ``serve`` needs before it starts: a directory it can write, rid of the temporary
+        files of writes a killed process left behind."""
+        _check_writable(self.path)
+        _sweep_temporaries(self.path)
+
     def secret_key(self, configured: str) -> str:
         """The configured key, else the one generated here on first use."""
         if configured:
@@ -58,3 +66,43 @@ class StateDir:
             except OSError as exc:
                 raise StateError(f"{key_file}: cannot be written: {exc.strerror or exc}") from None
         return key
+
+
+def _check_writable(path: Path) -> None:
+    """One line naming the directory and the fix, instead of a traceback from the first write."""
+    probe = path / f".write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise StateError(
+            f"state directory {path} cannot be written ({exc.strerror or exc}): vpsmcp keeps its tokens, sessions "
+            "and audit log there; make it writable by this user, or name another with --state-dir "
+            "(server.state_dir)"
+        ) from None
+
+
+TEMPORARY = re.compile(r"\..+\.tmp-(\d+)(-[0-9a-f]+)?")
+
+
+def _sweep_temporaries(path: Path) -> None:
+    """Remove the temporary files of atomic writes that a killed process left (``.NAME.tmp-PID``)."""
+    for entry in path.iterdir():
+        match = TEMPORARY.fullmatch(entry.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
