@@ -9,6 +9,7 @@ still works: the store writes each token durably before the response leaves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,46 @@ def test_temporary_files_a_killed_writer_left_are_removed_at_start(tmp_path: Pat
     with oauth_server(tmp_path) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
     assert [p.exists() for p in leftovers] == [False, False] and alive.exists()
+
+
+@contextlib.contextmanager
+def small_disk(tmp: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs under ``tmp`` (as root), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs: run it as root (tests/run.sh does in CI)")
+    disk = tmp / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    with contextlib.suppress(OSError):
+        while os.write(fd, b"\0" * 512):
+            pass
+    os.close(fd)
+    return filler
+
+
+def test_a_full_disk_is_503_with_retry_after_and_changes_nothing(tmp_path: Path) -> None:
+    # No grace to speak of: a token rotated in memory by the failed try would make the retry a reuse.
+    with small_disk(tmp_path) as disk, oauth_server(disk, "refresh_grace = 0.01", "--public-url", PUBLIC_URL) as server:
+        with httpx.Client(timeout=10) as http:
+            client, token = grant(http, server.url, password_from(server.output()))
+            filler = fill(disk)
+            registered = http.post(server.url + "/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"]})
+            assert registered.status_code == 503 and registered.headers["retry-after"] == "30", registered.text
+            assert registered.json()["error"] == "temporarily_unavailable"
+            refused = refresh(http, server.url, client, token["refresh_token"])
+            assert refused.status_code == 503 and refused.json()["error"] == "temporarily_unavailable"
+            filler.unlink()
+            time.sleep(0.1)
+            again = refresh(http, server.url, client, token["refresh_token"])  # not rotated by the failed try
+            assert again.status_code == 200, again.text
+            assert tool_text(call_tool(server.url, again.json()["access_token"], http=http)) == "hi"
+    assert "Traceback" not in server.output(), server.output()

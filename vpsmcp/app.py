@@ -12,7 +12,7 @@ from quart import Blueprint, Quart
 from vpsmcp import __version__
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit import AuditLog
-from vpsmcp.errors import ConfigError
+from vpsmcp.errors import ConfigError, StateError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.host_header import HostCheck
@@ -126,7 +126,10 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
             await asyncio.sleep(SWEEP_INTERVAL)
             endpoint.sessions.sweep()
             if oauth is not None:
-                oauth.sweep()
+                try:
+                    oauth.sweep()
+                except StateError as exc:  # a full disk: log it, and sweep again next time
+                    log.error("%s", exc)
 
     async def on_shutdown() -> None:
         await runtime.shutting_down.wait()

@@ -10,12 +10,14 @@ browser-based clients' CORS preflights.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from quart import Blueprint, Response, request
 
+from vpsmcp.errors import StateError
 from vpsmcp.oauth import consent
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest, snapshot
 from vpsmcp.oauth.cimd import FetchFailed
@@ -24,6 +26,8 @@ from vpsmcp.oauth.metadata import authorization_server, protected_resource
 from vpsmcp.oauth.registration import InvalidClientMetadata
 from vpsmcp.oauth.resources import PROTECTED_PATHS
 from vpsmcp.oauth.service import AuthorizationService
+
+log = logging.getLogger("vpsmcp.oauth")
 
 MAX_REGISTRATION_BYTES = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -121,6 +125,21 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
             return _page(PageError(400, "This connection request is invalid", error.description
                                    or error.error))
         return _answer(Answer(*error()))
+
+    @bp.errorhandler(StateError)
+    async def cannot_save(error: StateError) -> Response:
+        """The store could not be written (a full disk): nothing changed; the client may try again."""
+        log.error("%s", error)
+        retry = {"Retry-After": "30", **NO_STORE}
+        if request.path == "/authorize":
+            response = _page(PageError(503, "This server cannot save right now",
+                                       "The server's disk is full or cannot be written; nothing was changed. "
+                                       "Try again in a minute."))
+            response.headers["Retry-After"] = "30"
+            return response
+        return _json({"error": "temporarily_unavailable",
+                      "error_description": "the server cannot save right now (its disk is full or cannot be "
+                                           "written); nothing was changed, try again later"}, 503, retry)
 
     @bp.errorhandler(PageError)
     async def page_error(error: PageError) -> Response:

@@ -137,9 +137,19 @@ class FileStore:
             try:
                 write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
             except OSError as exc:
+                self._roll_back()
                 raise StateError(f"{self.path}: cannot be written: {exc.strerror or exc}") from None
             self._stamp = self._stamp_of()
             self._written_at = time.time()
+        self._dirty = False
+        self._reindex()
+
+    def _roll_back(self) -> None:
+        """A change that could not be saved is undone in memory too: back to what the file holds
+        (a refresh token rotated only in memory would make the client's retry look like reuse)."""
+        disk = self._read()
+        self._clients, self._families = disk if disk is not None else ({}, {})
+        self._stamp = self._stamp_of()
         self._dirty = False
         self._reindex()
 
@@ -150,7 +160,8 @@ class FileStore:
             return
         self._checked_at = now
         if self._stamp_of() != self._stamp:
-            self.commit()
+            with contextlib.suppress(StateError):  # not saved (a full disk): the file's version was read back
+                self.commit()
 
     def _merge(self, clients: dict[str, Client], families: dict[str, Family]) -> None:
         """Two-way merge: the other writer may add, remove and revoke; we keep our newer records."""
