@@ -298,3 +298,43 @@ def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_reco
         assert "Traceback" not in proc.output(), proc.output()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_server_starts_on_a_full_disk_after_a_torn_write_and_the_trace_never_tears(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs for the state directory: run it as root (tests/run.sh does in CI)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n')
+    try:
+        with serve_from_checkout(disk, "--no-auth", "--config", str(config)) as first:
+            assert raw_call(first.url + "/mcp", "echo", '{"text": "first"}').status_code == 200
+        with open(disk / "state" / LOG_NAME, "ab") as log_file:
+            log_file.write(b'{"seq": 2, "torn')  # a crash mid-write
+        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while os.write(fd, b"\0" * 512):
+                pass
+        os.close(fd)
+        with serve_from_checkout(disk, "--no-auth", "--config", str(config)) as server:  # starts on the full disk
+            assert httpx.get(server.url + "/healthz").status_code == 200
+            url = server.url + "/mcp"
+            answers = [raw_call(url, "echo", json.dumps({"text": f"full {n}"})).text for n in range(50)]
+            assert any("withheld" in a or "Refused, not run" in a for a in answers), answers[-1]
+            (disk / "filler").unlink()
+            assert raw_call(url, "echo", '{"text": "room again"}').json()["result"]["content"][0]["text"] == "room again"
+        output = server.output()
+        records = []
+        for line in (disk / "state" / LOG_NAME).read_bytes().splitlines():
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+        texts = [r["arguments"]["text"] for r in records]
+        assert texts[0] == "first" and texts[-1] == "room again"
+        assert [r["seq"] for r in records] == list(range(1, len(records) + 1))  # the chain went on past the torn line
+        for line in (disk / "state" / "trace.jsonl").read_bytes().splitlines():
+            json.loads(line)  # whole lines only: none torn, none glued together
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert "Traceback" not in output, output

@@ -125,7 +125,7 @@ class AuditLog:
         self.directory = directory
         self.config = config
         self.path = directory / LOG_NAME
-        self._seq, self._prev = _last_record(directory)
+        self._seq, self._prev, self._torn = _last_record(directory)
         self._lock = threading.Condition()  # the chain, the file and its size; the syncer waits on it
         self._sync_lock = threading.Lock()  # held across an fsync, so rotation never closes a file being synced
         self._fd = self._open()
@@ -209,6 +209,8 @@ class AuditLog:
         try:
             if self._size > 0 and self._size + len(line) > self.config.max_bytes:
                 self._rotate()
+            if self._torn:
+                line = b"\n" + line  # after a torn line left by a crash: start a line of our own
             written = 0
             try:
                 while written < len(line):
@@ -226,6 +228,7 @@ class AuditLog:
             self.broken = f"the audit log {self.path} cannot be written: {exc.strerror or exc}"
             raise AuditUnavailable(self.broken) from None
         self._size += written
+        self._torn = False
         if self.broken is not None:
             log.warning("the audit log %s can be written again", self.path)
             self.broken = None
@@ -245,7 +248,7 @@ class AuditLog:
                 if older.exists():
                     older.rename(self.directory / f"{LOG_NAME}.{n + 1}")
             self.path.rename(self.directory / f"{LOG_NAME}.1")
-            self._fd, self._size = self._open(), 0
+            self._fd, self._size, self._torn = self._open(), 0, False
 
     def _sync_groups(self) -> None:
         """The syncer: after each burst of records, one fsync and (at most once a second) the head."""
@@ -284,22 +287,26 @@ class AuditLog:
         await asyncio.to_thread(self.close)
 
 
-def _last_record(directory: Path) -> tuple[int, str]:
-    """(seq, hash) of the newest complete record, or (0, GENESIS) for a new log.
+def _last_record(directory: Path) -> tuple[int, str, bool]:
+    """(seq, hash) of the newest complete record, or (0, GENESIS) for a new log; and whether the
+    current file ends in a torn line.
 
     A torn last line (a crash mid-write) is left where it is for ``--verify`` to
     report; the next record starts on a new line and chains to the last good one.
+    Nothing is written here, so a server can start on a full disk.
     """
+    current = directory / LOG_NAME
+    torn = False
+    if current.exists():
+        data = current.read_bytes()
+        torn = bool(data) and not data.endswith(b"\n")
     for path in reversed(log_files(directory)):
         data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(path, "ab") as out:
-                out.write(b"\n")
         for line in reversed(data.splitlines()):
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
             if isinstance(record, dict) and isinstance(record.get("seq"), int) and isinstance(record.get("hash"), str):
-                return record["seq"], record["hash"]
-    return 0, GENESIS
+                return record["seq"], record["hash"], torn
+    return 0, GENESIS, torn

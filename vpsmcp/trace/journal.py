@@ -13,6 +13,7 @@ diagnostic, and losing some of it must never stop the server answering.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -47,12 +48,12 @@ class Journal:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
-        data = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in batch).encode()
+        text = "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in batch)
+        data = text.encode("utf-8", "backslashreplace")  # a lone surrogate becomes its \\u escape: still JSON
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
-                os.write(fd, data)
-                size = os.fstat(fd).st_size
+                size = _append_whole(fd, data)
             finally:
                 os.close(fd)
             if size >= self.max_bytes:
@@ -73,6 +74,23 @@ class Journal:
             if older.exists():
                 older.rename(rotated(self.path, n + 1))
         self.path.rename(rotated(self.path, 1))
+
+
+def _append_whole(fd: int, data: bytes) -> int:
+    """Append ``data`` whole, or cut off what got in and raise (no torn or glued lines); the new size."""
+    start = os.fstat(fd).st_size
+    written = 0
+    try:
+        while written < len(data):
+            n = os.write(fd, data[written:])
+            if n == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written += n
+    except OSError:
+        if written:
+            os.ftruncate(fd, start)
+        raise
+    return start + written
 
 
 def rotated(path: Path, n: int) -> Path:
