@@ -27,10 +27,15 @@ _ADDRESSES = (f"198.51.100.{n % 250 + 1}" for n in itertools.count())
 
 
 def oauth_server(tmp: Path, auth: str = "", *args: str) -> ServerProcess:
-    """An unstarted ``vpsmcp serve`` with state under ``tmp``; ``auth`` is extra ``[auth]`` lines."""
+    """An unstarted ``vpsmcp serve`` with state under ``tmp``; ``auth`` is extra ``[auth]`` lines.
+
+    The registration limits are raised (a module's tests register many clients from one
+    address) unless ``auth`` sets them; ``test_oauth_negative`` tests the defaults' behaviour.
+    """
     config = tmp / "vpsmcp.toml"
+    limits = "" if "registrations_" in auth else "registrations_per_address = 100000\nregistrations_overall = 100000\n"
     config.write_text(
-        f"[plugins]\nmodules = [{json.dumps(str(PLUGIN))}]\n[auth]\ntrusted_proxies = [\"127.0.0.1\"]\n{auth}\n"
+        f"[plugins]\nmodules = [{json.dumps(str(PLUGIN))}]\n[auth]\ntrusted_proxies = [\"127.0.0.1\"]\n{limits}{auth}\n"
     )
     return serve_from_checkout(tmp, "--config", str(config), *args)
 

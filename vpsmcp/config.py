@@ -130,6 +130,10 @@ def _ip_addresses(value: tuple[str, ...]) -> str | None:
     return None
 
 
+def _at_least_one(value: float) -> str | None:
+    return None if value >= 1 else "a number of at least 1"
+
+
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     """``[auth]``: who may use the MCP endpoint, and the authorization server's secrets."""
@@ -160,6 +164,19 @@ class AuthConfig:
     registration_ttl: float = setting(
         86400.0, "Seconds a dynamically registered client that never obtained a token is kept.", _positive
     )
+    registrations_per_address: int = setting(
+        30, "Dynamic registrations one client address may make in 10 minutes; more get 429 with Retry-After.",
+        _at_least_one,
+    )
+    registrations_overall: int = setting(
+        300, "Dynamic registrations from all addresses together in 10 minutes; more get 429 with Retry-After.",
+        _at_least_one,
+    )
+    max_unused_registrations: int = setting(
+        500,
+        "Registrations kept that never obtained a token; past it the oldest dynamic ones are dropped.",
+        _at_least_one,
+    )
     client_metadata: Literal["auto", "on", "off"] = setting(
         "auto",
         "Client ID metadata documents (a URL as client_id, which Claude prefers when offered). auto: offered "
@@ -181,10 +198,6 @@ class AuthConfig:
         "Addresses of reverse proxies whose X-Forwarded-For names the real client (for the login rate limit).",
         _ip_addresses,
     )
-
-
-def _at_least_one(value: float) -> str | None:
-    return None if value >= 1 else "a number of at least 1"
 
 
 def _origins(value: tuple[str, ...]) -> str | None:

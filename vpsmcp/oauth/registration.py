@@ -25,8 +25,9 @@ from vpsmcp.oauth.records import LOOPBACK_HOSTS, Client, digest, new_secret
 
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token")
-MAX_REDIRECT_URIS = 20
+MAX_REDIRECT_URIS = 10
 MAX_NAME = 200
+MAX_URI = 1000  # so a registration stores at most about 10 KB
 REUSE_WINDOW = 600.0
 MAX_UNUSED_ALIKE = 3
 FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob"})
@@ -44,13 +45,27 @@ class InvalidRedirectUri(OAuth2Error):  # type: ignore[misc]
     error = "invalid_redirect_uri"
 
 
+class RegistrationLimited(OAuth2Error):  # type: ignore[misc]
+    """Too many registrations of late (``service.admit_registration``): 429 with ``Retry-After``."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+
+    def __init__(self, wait: float) -> None:
+        self.wait = max(1, int(wait + 0.999))
+        super().__init__(description=f"too many registrations of late; try again in {self.wait} s")
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.wait))]
+
+
 _URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")  # RFC 3986 §2
 
 
 def check_redirect_uri(uri: Any) -> str:
     """An acceptable redirect URI: https, http on loopback, or a private-use scheme (RFC 8252 §7)."""
-    if not isinstance(uri, str) or len(uri) > 2000:
-        raise InvalidRedirectUri("redirect_uris must be strings of at most 2000 characters")
+    if not isinstance(uri, str) or len(uri) > MAX_URI:
+        raise InvalidRedirectUri(f"redirect_uris must be strings of at most {MAX_URI} characters")
     if not _URI_CHARACTERS.fullmatch(uri):
         raise InvalidRedirectUri("a redirect URI may hold only the characters of RFC 3986 (no spaces, quotes, "
                                  "backslashes or non-ASCII; percent-encode them)")

@@ -98,7 +98,8 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
 
     @bp.post("/register")
     async def register() -> Response:
-        raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)  # read: keep-alive survives
+        service.admit_registration(client_address(request))
         if len(raw) > MAX_REGISTRATION_BYTES:
             raise InvalidClientMetadata(f"registration requests are limited to {MAX_REGISTRATION_BYTES} bytes")
         try:

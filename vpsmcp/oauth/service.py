@@ -24,6 +24,7 @@ from vpsmcp.oauth.cimd import MIN_TTL, CimdResolver, FetchFailed, is_metadata_ur
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.consent import PageError
 from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
@@ -32,6 +33,7 @@ from vpsmcp.trace.events import NO_AUTH_EVENTS, AuthEvents
 log = logging.getLogger("vpsmcp.oauth")
 
 RETAIN_ENDED = 7 * 86400.0
+REGISTRATION_WINDOW = 600.0  # seconds the registration limits count over
 
 
 @dataclass
@@ -48,6 +50,9 @@ class AuthorizationService:
     cimd: CimdResolver
     cimd_offer: CimdOffer
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    registration_limits: tuple[RateLimit, RateLimit] = field(
+        default_factory=lambda: (RateLimit(30, REGISTRATION_WINDOW), RateLimit(300, REGISTRATION_WINDOW)))
+    max_unused: int = 500
     events: AuthEvents = NO_AUTH_EVENTS  # the connection trace listens here (vpsmcp/trace/events.py)
     server: VpsmcpAuthorizationServer = field(init=False)
 
@@ -130,15 +135,27 @@ class AuthorizationService:
         await self.ensure_client(request.payload.client_id)
         return self.server.create_endpoint_response("revocation", request)  # type: ignore[no-any-return]
 
+    def admit_registration(self, address: str) -> None:
+        """``RegistrationLimited`` when ``address``, or everyone together, registered too often of late."""
+        per_address, overall = self.registration_limits
+        wait = per_address.hit(address) or overall.hit("")
+        if wait:
+            raise registration.RegistrationLimited(wait)
+
     def register(self, body: Any) -> dict[str, Any]:
-        """RFC 7591 §3: validate, reuse or create, and cap look-alike unused registrations."""
+        """RFC 7591 §3: validate, reuse or create, and cap unused registrations: look-alike ones
+        (the same redirect URIs, whatever the name) and all of them together."""
         metadata = registration.parse_metadata(body)
-        alike = [c for c in self._unused_clients() if c.fingerprint == registration.fingerprint(metadata)]
+        unused = self._unused_clients()
+        alike = [c for c in unused if c.fingerprint == registration.fingerprint(metadata)]
         found = registration.reusable(metadata, alike, time.time())
         if found is not None:
             self.events.client(found.client_id, "registered", f"client {found.client_id} (reused: same metadata)")
             return registration.response(found, metadata, None)
-        surplus = registration.surplus([c for c in alike if c.source == "dcr"])
+        redirects = tuple(metadata["redirect_uris"])
+        surplus = registration.surplus([c for c in unused if c.source == "dcr" and c.redirect_uris == redirects])
+        dynamic = [c for c in unused if c.source == "dcr" and c not in surplus]
+        surplus += sorted(dynamic, key=lambda c: c.created_at)[: max(0, len(dynamic) - (self.max_unused - 1))]
         if surplus:
             self.store.drop([c.client_id for c in surplus], [])
         client, secret = registration.new_client(metadata)

@@ -16,7 +16,8 @@ from vpsmcp.oauth.cimd import CimdResolver
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.resources import Resources
-from vpsmcp.oauth.service import AuthorizationService
+from vpsmcp.oauth.rate_limit import RateLimit
+from vpsmcp.oauth.service import REGISTRATION_WINDOW, AuthorizationService
 from vpsmcp.oauth.store import FileStore
 from vpsmcp.runtime import Runtime
 
@@ -33,6 +34,9 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> Authoriz
         scopes=scopes,
         registration_ttl=auth.registration_ttl,
         cimd=cimd,
+        registration_limits=(RateLimit(auth.registrations_per_address, REGISTRATION_WINDOW),
+                             RateLimit(auth.registrations_overall, REGISTRATION_WINDOW)),
+        max_unused=auth.max_unused_registrations,
         cimd_offer=CimdOffer(auth.client_metadata, auth.client_metadata_probe, cimd),
     )
 
