@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.disk_support import fill, small_disk
 from tests.support import ROOT, serve_from_checkout
 from tests.tool_server import start_tool_server, tools_config
 from vpsmcp import cli
@@ -258,24 +257,14 @@ def test_every_answered_call_is_in_the_log_after_a_sigkill(tmp_path: Path) -> No
 
 
 def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_record(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs for the state directory: run it as root (tests/run.sh does in CI)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
-    try:
+    with small_disk(tmp_path) as disk:
         config = tmp_path / "vpsmcp.toml"
         config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n[trace]\nmax_bytes = 100000\n')
         proc = serve_from_checkout(disk, "--no-auth", "--config", str(config)).start()
         url = proc.url + "/mcp"
         try:
             assert raw_call(url, "echo", '{"text": "before"}').status_code == 200
-            filler = disk / "filler"
-            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)  # fill the disk to the last byte
-            with contextlib.suppress(OSError):
-                while os.write(fd, b"\0" * 512):
-                    pass
-            os.close(fd)
+            filler = fill(disk)
             answered: list[str] = []  # the page the log's end is on may still hold a few records
             while len(answered) < 200:
                 withheld = raw_call(url, "echo", json.dumps({"text": f"while full {len(answered)}"}))
@@ -296,28 +285,17 @@ def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_reco
             ("refused", "refused"), ("after", "ok")]
         assert verify(disk / "state").ok, verify(disk / "state").problems
         assert "Traceback" not in proc.output(), proc.output()
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_a_server_starts_on_a_full_disk_after_a_torn_write_and_the_trace_never_tears(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs for the state directory: run it as root (tests/run.sh does in CI)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
     config = tmp_path / "vpsmcp.toml"
     config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n')
-    try:
+    with small_disk(tmp_path) as disk:
         with serve_from_checkout(disk, "--no-auth", "--config", str(config)) as first:
             assert raw_call(first.url + "/mcp", "echo", '{"text": "first"}').status_code == 200
         with open(disk / "state" / LOG_NAME, "ab") as log_file:
             log_file.write(b'{"seq": 2, "torn')  # a crash mid-write
-        fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
-        with contextlib.suppress(OSError):
-            while os.write(fd, b"\0" * 512):
-                pass
-        os.close(fd)
+        fill(disk)
         with serve_from_checkout(disk, "--no-auth", "--config", str(config)) as server:  # starts on the full disk
             assert httpx.get(server.url + "/healthz").status_code == 200
             url = server.url + "/mcp"
@@ -335,6 +313,4 @@ def test_a_server_starts_on_a_full_disk_after_a_torn_write_and_the_trace_never_t
         assert [r["seq"] for r in records] == list(range(1, len(records) + 1))  # the chain went on past the torn line
         for line in (disk / "state" / "trace.jsonl").read_bytes().splitlines():
             json.loads(line)  # whole lines only: none torn, none glued together
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
     assert "Traceback" not in output, output

@@ -9,7 +9,6 @@ still works: the store writes each token durably before the response leaves.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import stat
@@ -17,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pytest
 
 from tests.oauth_flow import Registered, grant, password_from, refresh
 from tests.oauth_server import call_tool, oauth_server, tool_text
+from tests.disk_support import fill, small_disk
 from tests.support import ROOT, clean_env
 
 pytestmark = pytest.mark.slow
@@ -177,30 +177,6 @@ def test_temporary_files_a_killed_writer_left_are_removed_at_start(tmp_path: Pat
     with oauth_server(tmp_path) as server:
         assert httpx.get(server.url + "/healthz").status_code == 200
     assert [p.exists() for p in leftovers] == [False, False] and alive.exists()
-
-
-@contextlib.contextmanager
-def small_disk(tmp: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs under ``tmp`` (as root), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail("this test mounts a small tmpfs: run it as root (tests/run.sh does in CI)")
-    disk = tmp / "disk"
-    disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    with contextlib.suppress(OSError):
-        while os.write(fd, b"\0" * 512):
-            pass
-    os.close(fd)
-    return filler
 
 
 def test_a_full_disk_is_503_with_retry_after_and_changes_nothing(tmp_path: Path) -> None:
