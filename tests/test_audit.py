@@ -253,7 +253,7 @@ def test_every_answered_call_is_in_the_log_after_a_sigkill(tmp_path: Path) -> No
     recorded = {r["arguments"]["text"] for r in lines(tmp_path / "state")}
     assert [text for text in answered if text not in recorded] == []
     verdict = verify(tmp_path / "state")
-    assert verdict.ok or all("head" in p or "cut from the end" not in p for p in verdict.problems), verdict.problems
+    assert verdict.ok, verdict.problems  # no torn line, and a lagging head is still a true one
 
 
 def test_a_full_disk_withholds_the_answer_refuses_what_follows_and_loses_no_record(tmp_path: Path) -> None:
