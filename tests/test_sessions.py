@@ -50,6 +50,26 @@ def test_a_credential_whose_sessions_are_all_being_read_gets_503() -> None:
     assert store.create(MALLORY).binding == MALLORY.binding
 
 
+def test_one_client_with_many_grants_cannot_fill_the_store_either() -> None:
+    store = SessionStore(60, 10, per_credential=3, per_client=4)
+    grants = [Principal(client_id="alice", token_id=f"g{i}") for i in range(4)]
+    held = [store.create(grant) for grant in grants]  # one session per grant: under each grant's cap
+    held[2].last_seen -= 50
+    mallory = store.create(MALLORY)
+    fifth = store.create(Principal(client_id="alice", token_id="g9"))  # a new grant, past the client's cap
+    with pytest.raises(TransportError) as gone:
+        store.get(held[2].id, grants[2])
+    assert gone.value.status == 404
+    assert store.get(fifth.id, Principal(client_id="alice", token_id="g9")) is fifth
+    assert store.get(mallory.id, MALLORY) is mallory and len(store) == 5
+    for session in store.all():
+        if session.client == "alice":
+            session.readers = 1
+    with pytest.raises(TransportError) as full:
+        store.create(Principal(client_id="alice", token_id="g10"))
+    assert full.value.status == 503 and "for this client" in full.value.message
+
+
 def test_without_authentication_the_shared_anonymous_caller_has_no_cap_of_its_own() -> None:
     store = SessionStore(60, 10, per_credential=2)
     anonymous = [store.create(Principal()) for _ in range(5)]

@@ -69,7 +69,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
             observer=audit,
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions,
-                              config.mcp.max_sessions_per_credential),
+                              config.mcp.max_sessions_per_credential, config.mcp.max_sessions_per_client),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),
         gate=gate,
         heartbeat=config.mcp.heartbeat,

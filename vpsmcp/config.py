@@ -229,6 +229,12 @@ class McpConfig:
         "longest-idle session, so one client can never fill max_sessions for everyone.",
         _at_least_one,
     )
+    max_sessions_per_client: int = setting(
+        200,
+        "Most sessions all the grants of one registered client hold together; a new one beyond it ends "
+        "that client's longest-idle session.",
+        _at_least_one,
+    )
     max_body_bytes: int = setting(4 * 1024 * 1024, "Largest request body accepted; larger gets 413.", _at_least_one)
     allowed_origins: tuple[str, ...] = setting(
         ("https://claude.ai", "https://claude.com"),

@@ -32,6 +32,7 @@ class HttpSession:
 
     id: str
     binding: str
+    client: str | None = None
     protocol: Session = field(default_factory=Session)
     last_seen: float = field(default_factory=time.monotonic)
     standalone: OutboundStream = field(default_factory=lambda: OutboundStream(standalone=True))
@@ -87,47 +88,60 @@ class HttpSession:
 
 
 class SessionStore:
-    """Sessions by id, with an idle timeout, a cap, and a cap per credential.
+    """Sessions by id, with an idle timeout, a cap, and caps per credential and per client.
 
     A client that opens sessions and never ends them (Claude's connector opens
     one per call; mcp-remote leaves its first behind) would otherwise fill the
     whole store and lock every other client out with 503 for the idle timeout.
-    Past ``per_credential``, a credential's new session ends its own
-    longest-idle one instead; the anonymous caller of ``--no-auth`` has no cap
+    Past ``per_credential`` (one grant) or ``per_client`` (all the grants of
+    one registered client together), a new session ends the longest-idle one
+    of its own group instead; the anonymous caller of ``--no-auth`` has no cap
     of its own, since every local client shares it.
     """
 
-    def __init__(self, idle_timeout: float, max_sessions: int, per_credential: int | None = None) -> None:
+    def __init__(self, idle_timeout: float, max_sessions: int, per_credential: int | None = None,
+                 per_client: int | None = None) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
         self.per_credential = per_credential or max_sessions
+        self.per_client = per_client or max_sessions
         self._sessions: dict[str, HttpSession] = {}
-        self._by_binding: dict[str, dict[str, HttpSession]] = {}
+        self._groups: dict[str, dict[str, HttpSession]] = {}  # "grant:BINDING" and "client:ID" → sessions
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def create(self, principal: Principal) -> HttpSession:
         """A new session for ``principal``; 503 when the cap is reached."""
-        mine = self._by_binding.get(principal.binding, {})
-        if principal.client_id is not None and len(mine) >= self.per_credential:
-            self._evict_idlest(mine)
+        if principal.client_id is not None:
+            for group, cap, whose in ((f"grant:{principal.binding}", self.per_credential, "credential"),
+                                      (f"client:{principal.client_id}", self.per_client, "client")):
+                mine = self._groups.get(group, {})
+                if len(mine) >= cap:
+                    self._evict_idlest(mine, whose)
         if len(self._sessions) >= self.max_sessions:
             self.sweep()
         if len(self._sessions) >= self.max_sessions:
             raise TransportError(
                 503, INTERNAL_ERROR, "Too many sessions; try again later", headers={"Retry-After": "30"}
             )
-        session = HttpSession(secrets.token_hex(16), principal.binding)
+        session = HttpSession(secrets.token_hex(16), principal.binding, principal.client_id)
         self._sessions[session.id] = session
-        self._by_binding.setdefault(session.binding, {})[session.id] = session
+        for group in self._groups_of(session):
+            self._groups.setdefault(group, {})[session.id] = session
         return session
 
-    def _evict_idlest(self, sessions: dict[str, HttpSession]) -> None:
+    @staticmethod
+    def _groups_of(session: HttpSession) -> tuple[str, ...]:
+        if session.client is None:
+            return ()
+        return f"grant:{session.binding}", f"client:{session.client}"
+
+    def _evict_idlest(self, sessions: dict[str, HttpSession], whose: str) -> None:
         """End the longest-idle of ``sessions`` that no connection is reading; 503 if every one is in use."""
         idle = [s for s in sessions.values() if s.readers == 0]
         if not idle:
-            raise TransportError(503, INTERNAL_ERROR, "Too many sessions for this credential, all in use; "
+            raise TransportError(503, INTERNAL_ERROR, f"Too many sessions for this {whose}, all in use; "
                                  "end one (DELETE) or try again later", headers={"Retry-After": "30"})
         self.remove(min(idle, key=lambda s: s.last_seen).id)
 
@@ -150,11 +164,12 @@ class SessionStore:
         session = self._sessions.pop(session_id, None)
         if session is None:
             return False
-        mine = self._by_binding.get(session.binding)
-        if mine is not None:
-            mine.pop(session_id, None)
-            if not mine:
-                del self._by_binding[session.binding]
+        for group in self._groups_of(session):
+            mine = self._groups.get(group)
+            if mine is not None:
+                mine.pop(session_id, None)
+                if not mine:
+                    del self._groups[group]
         session.close()
         return True
 
