@@ -343,7 +343,9 @@ class UpstreamConfig:
     start_timeout: float = setting(30.0, "Seconds to start the upstream and finish its initialize.", _positive)
     request_timeout: float = setting(300.0, "Seconds one call to the upstream may take.", _positive)
     list_timeout: float = setting(
-        5.0, "Seconds a list request waits for a starting upstream before answering without it.", _positive
+        5.0, "Seconds after the upstream begins starting during which list requests wait for it; later "
+        "ones answer without it (clients hear list_changed when it is ready). Calls naming its tools wait "
+        "for its start (start_timeout); nothing else waits for it.", _positive
     )
 
     def section_problem(self) -> tuple[str, str] | None:

@@ -22,7 +22,7 @@ from vpsmcp.gateway.catalog import Catalog
 from vpsmcp.gateway.supervisor import MakeLink, Upstream
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR
-from vpsmcp.protocol.registry import Completer, Prompt, PromptArgument, Resource, ResourceTemplate, Tool
+from vpsmcp.protocol.registry import Completer, Kind, Prompt, PromptArgument, Resource, ResourceTemplate, Tool
 from vpsmcp.protocol.results import WireResult
 
 Listener = Callable[[frozenset[str]], None]
@@ -67,6 +67,21 @@ class UpstreamProvider:
 
     def pending(self) -> Awaitable[None] | None:
         return self.upstream.pending()
+
+    def might_offer(self, kind: Kind, name: str) -> bool:
+        """Whether ``name`` could be this upstream's once it has listed (tool and prompt names carry its prefix)."""
+        if kind in ("resource", "template"):
+            return True
+        if not name.startswith(self.prefix):
+            return False
+        return kind != "tool" or self.offers(name[len(self.prefix):])
+
+    def awaiting(self, kind: Kind, name: str) -> Awaitable[None] | None:
+        return self.upstream.starting() if self.might_offer(kind, name) else None
+
+    def unready(self, kind: Kind, name: str) -> tuple[str, str] | None:
+        why = self.upstream.unready() if self.might_offer(kind, name) else None
+        return None if why is None else (self.scope, f"upstream {self.name!r}, which would offer it, {why}")
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)

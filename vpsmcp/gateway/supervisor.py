@@ -78,6 +78,7 @@ class Upstream:
         self.restarts = 0
         self.last_error = ""
         self.retry_at = 0.0
+        self._lists_wait_until = 0.0
         self._settled = asyncio.Event()  # set whenever it is not STARTING
         self._task: asyncio.Task[None] | None = None
         self._current: UpstreamSession | None = None
@@ -88,14 +89,36 @@ class Upstream:
         """Start it if nobody has yet (lazy start, or boot)."""
         if self.state is State.IDLE:
             self._move(State.STARTING)
+            self._lists_wait_until = time.monotonic() + self.config.list_timeout
             self._task = asyncio.create_task(self._run())
 
     def pending(self) -> Awaitable[None] | None:
-        """For a list request: what to wait for before this upstream's lists are known, if anything."""
+        """For a list request: what to wait for before this upstream's lists are known, if anything.
+
+        Lists wait for it only during the first ``list_timeout`` after it began starting, all of them
+        together: an upstream that hangs while starting costs the lists of that moment, not every list
+        after (they answer without it, and a ``list_changed`` follows when it is ready)."""
         if self.listed or self.state in (State.RESTARTING, State.STOPPED):
             return None
         self.begin()
-        return self._wait_settled(self.config.list_timeout)
+        left = self._lists_wait_until - time.monotonic()
+        return self._wait_settled(left) if left > 0 else None
+
+    def starting(self) -> Awaitable[None] | None:
+        """For a request naming something only this upstream might offer, before it has ever listed:
+        what to wait for (its start, as a call waits; ``None`` when it is broken or stopped)."""
+        if self.listed or self.state in (State.RESTARTING, State.STOPPED):
+            return None
+        self.begin()
+        return self._wait_settled(self.config.start_timeout)
+
+    def unready(self) -> str | None:
+        """Why it offers nothing yet (it has never listed), or ``None`` once it has."""
+        if self.listed:
+            return None
+        if self.state is State.RESTARTING:
+            return f"has not started yet (next try in {max(0.0, self.retry_at - time.monotonic()):.0f} s) after: {self.last_error}"
+        return f"has not started yet ({self.state.value})"
 
     async def call(self, ctx: Context | None, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a request upstream on behalf of ``ctx``'s caller; raises ``UpstreamError`` or ``JsonRpcError``."""
@@ -132,14 +155,16 @@ class Upstream:
                 reason = await asyncio.shield(session.lost)
                 self.session = None
                 failures = 0 if time.monotonic() - began >= HEALTHY_AFTER else failures
-            await session.close()
             delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
             failures += 1
             self.last_error = reason
             self.retry_at = time.monotonic() + delay
             log.warning("upstream %s %s; restarting in %g s", self.name, reason, delay, extra={"fields": {"upstream": self.name}})
+            # Restarting before the old link is closed: stopping a process that ignores its stdin takes
+            # its grace period, and callers meanwhile fail at once instead of waiting for it.
             self._move(State.RESTARTING)
-            await asyncio.sleep(delay)
+            await session.close()
+            await asyncio.sleep(max(0.0, self.retry_at - time.monotonic()))
             self.restarts += 1
             self._move(State.STARTING)
 

@@ -176,10 +176,10 @@ def _lister(items: Callable[[Registry], Sequence[_Listed]], key: str) -> Handler
 
 async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     name = request.params.get("name")
-    await d.registry.prepare()
+    unready = await d.registry.prepare_for("tool", name)
     tool = d.registry.tool(name) if isinstance(name, str) else None
     if tool is None or not allowed(tool.scope, ctx.scopes):
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        raise JsonRpcError(INVALID_PARAMS, _unknown("tool", name, unready, ctx))
     arguments = request.params.get("arguments") or {}
     if not isinstance(arguments, dict):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
@@ -193,6 +193,13 @@ async def _tools_call(d: Dispatcher, request: Request, ctx: Context, session: Se
         log.exception("tool %s failed", tool.name)
         return {"content": [{"type": "text", "text": f"internal error in tool {tool.name}"}], "isError": True}
     return tool_result(value)
+
+
+def _unknown(kind: str, name: object, unready: list[tuple[str, str]], ctx: Context, what: str = "") -> str:
+    """The message for a name nobody offers, with why a provider that would offer it does not yet
+    (only a provider the caller may use: the others stay unnamed)."""
+    reasons = [why for scope, why in unready if allowed(scope, ctx.scopes)]
+    return f"{what or 'Unknown ' + kind}: {name}" + "".join(f"; {why}" for why in reasons)
 
 
 def _observed(handler: Handler) -> Handler:
@@ -286,12 +293,12 @@ def _restore_answers(d: Dispatcher, request: Request, ctx: Context, target: str)
 
 async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     uri = request.params.get("uri")
-    await d.registry.prepare()
+    unready = await d.registry.prepare_for("resource", uri)
     found = d.registry.find_resource(uri) if isinstance(uri, str) else None
     if found is None or not allowed(found[0].scope, ctx.scopes):
         # 2026-07-28 moved "not found" to invalid params (SEP-2164); earlier versions use -32002.
         code = INVALID_PARAMS if ctx.era is Era.STATELESS else RESOURCE_NOT_FOUND
-        raise JsonRpcError(code, f"Resource not found: {uri}", data={"uri": uri})
+        raise JsonRpcError(code, _unknown("resource", uri, unready, ctx, "Resource not found"), data={"uri": uri})
     resource, variables = found
     contents = await _asking(d, request, ctx, f"resources/read:{uri}", lambda: resource.read(ctx, str(uri), variables))
     return {"contents": contents if isinstance(contents, list) else [contents]}
@@ -312,10 +319,10 @@ async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Ses
 
 async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     name = request.params.get("name")
-    await d.registry.prepare()
+    unready = await d.registry.prepare_for("prompt", name)
     prompt = d.registry.prompt(name) if isinstance(name, str) else None
     if prompt is None or not allowed(prompt.scope, ctx.scopes):
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        raise JsonRpcError(INVALID_PARAMS, _unknown("prompt", name, unready, ctx))
     arguments = request.params.get("arguments") or {}
     if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: prompt arguments must be strings")
@@ -329,12 +336,13 @@ async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: S
 async def _complete(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
     ref, argument = _dict(request.params.get("ref")), _dict(request.params.get("argument"))
     context_args = _dict(_dict(request.params.get("context")).get("arguments"))
-    await d.registry.prepare()
     completer = None
     if ref.get("type") == "ref/prompt":
+        await d.registry.prepare_for("prompt", ref.get("name"))
         prompt = d.registry.prompt(str(ref.get("name")))
         completer = prompt.complete if prompt else None
     elif ref.get("type") == "ref/resource":
+        await d.registry.prepare_for("template", ref.get("uri"))
         template = next((t for t in d.registry.resource_templates() if t.uri_template == ref.get("uri")), None)
         completer = template.complete if template else None
     else:

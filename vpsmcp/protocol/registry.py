@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from vpsmcp.scopes import PLUGINS, ordered
 
@@ -143,6 +143,9 @@ class Prompt:
         return entry
 
 
+Kind = Literal["tool", "prompt", "resource", "template"]  # what a request names: a tool, prompt, URI, URI template
+
+
 class Provider(Protocol):
     """A source of tools, resources and prompts."""
 
@@ -156,12 +159,17 @@ class Provider(Protocol):
 class ChangingProvider(Protocol):
     """A provider whose lists change at run time (a gateway upstream).
 
-    ``pending`` is what to wait for before its lists are known (``None``:
-    nothing); ``subscribe`` registers a listener called with the kinds
+    ``pending`` is what a list request waits for before its lists are known
+    (``None``: nothing); ``awaiting(kind, name)`` what a request naming
+    something nobody offers yet waits for, if this provider might offer it
+    once started, and ``unready(kind, name)`` why it still does not (its scope
+    and the reason); ``subscribe`` registers a listener called with the kinds
     (``tools``, ``resources``, ``prompts``) whose lists changed.
     """
 
     def pending(self) -> Awaitable[None] | None: ...
+    def awaiting(self, kind: Kind, name: str) -> Awaitable[None] | None: ...
+    def unready(self, kind: Kind, name: str) -> tuple[str, str] | None: ...
     def subscribe(self, listener: Callable[[frozenset[str]], None]) -> None: ...
 
 
@@ -208,10 +216,32 @@ class Registry:
         self._listeners.append(listener)
 
     async def prepare(self) -> None:
-        """Wait (each provider bounds its own wait) until the lists of starting providers are known."""
+        """Before a list: wait (each provider bounds its own wait) until the lists of starting providers are known."""
         waits = [w for p in self._changing if (w := p.pending()) is not None]
         if waits:
             await asyncio.gather(*waits)
+
+    async def prepare_for(self, kind: Kind, name: object) -> list[tuple[str, str]]:
+        """Before a request naming one thing: nothing to wait for when it is offered already; else wait
+        for the starting providers that might offer it (and only those), and return, for the ones that
+        still do not, their scope and why."""
+        if not isinstance(name, str) or self._offered(kind, name):
+            return []
+        waits = [w for p in self._changing if (w := p.awaiting(kind, name)) is not None]
+        if waits:
+            await asyncio.gather(*waits)
+        if self._offered(kind, name):
+            return []
+        return [why for p in self._changing if (why := p.unready(kind, name)) is not None]
+
+    def _offered(self, kind: Kind, name: str) -> bool:
+        if kind == "tool":
+            return name in self._tools
+        if kind == "prompt":
+            return name in self._prompts
+        if kind == "template":
+            return any(t.uri_template == name for t in self._templates)
+        return self.find_resource(name) is not None
 
     def _provider_changed(self, kinds: frozenset[str]) -> None:
         known = set(self.clashes)
