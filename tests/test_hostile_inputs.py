@@ -85,6 +85,26 @@ def test_a_last_event_id_with_a_non_ascii_digit_is_not_ours(server: ServerProces
     assert raw(server, head) == 200  # not a position of ours: the session's own stream opens
 
 
+def upgrade(token: str, protocols: bytes) -> bytes:
+    return (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: Upgrade\r\n"
+            "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            ).encode() + b"Sec-WebSocket-Protocol: " + protocols + b"\r\n\r\n"
+
+
+def test_a_websocket_protocol_that_is_not_ascii_is_a_400_not_a_dropped_connection(server: ServerProcess) -> None:
+    assert raw(server, upgrade("nope", b"mcp, \xe9t\xe9")) == 401  # before any login, as for every other request
+    with httpx.Client(timeout=10) as http:
+        token = grant(http, server.url, password_from(server.output()))[1]["access_token"]
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(upgrade(token, b"mcp, \xe9t\xe9"))
+        answer = b""
+        while chunk := sock.recv(65536):  # the refusal closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and b"Sec-WebSocket-Protocol must be" in answer, answer
+    assert raw(server, upgrade(token, b"mcp")) == 101
+
+
 def test_check_config_names_an_upstream_url_that_is_no_url(tmp_path: Path) -> None:
     config = tmp_path / "vpsmcp.toml"
     config.write_text('[upstreams.x]\nurl = "http://[::1"\n')

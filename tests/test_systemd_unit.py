@@ -46,6 +46,7 @@ HARDENING = {
     "ConfigurationDirectory": "vpsmcp",
     "UMask": "0077",
     "Restart": "on-failure",
+    "LimitNOFILE": "65536",
     "KillSignal": "SIGTERM",
 }
 

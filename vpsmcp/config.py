@@ -87,6 +87,13 @@ class ServerConfig:
     shutdown_timeout: float = setting(
         10.0, "Seconds in-flight requests get to finish after SIGTERM or SIGINT.", _positive
     )
+    keep_alive_timeout: float = setting(
+        5.0,
+        "Seconds an idle keep-alive connection is kept open. hypercorn holds a connection's descriptor "
+        "this long even after the client has closed it, so a long one runs out of descriptors under "
+        "many short connections.",
+        _positive,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,11 +60,53 @@ def _text_value(value: Any) -> str:
     return json.dumps(text) if (" " in text or text == "" or '"' in text) else text
 
 
+class RepeatLimit(logging.Filter):
+    """Let through at most ``burst`` lines of one kind (logger, level, message template) per
+    ``window`` seconds, saying so on the last one let through and counting the rest on the next.
+
+    When something fails for every connection — descriptors running out, a full disk — the same
+    line (often with a traceback) would otherwise be written thousands of times a second: a log
+    that grew by 129 MB in 75 s buried the one line that said why. The access log is not limited.
+    """
+
+    MAX_KINDS = 1000
+
+    def __init__(self, burst: int = 10, window: float = 60.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.window = window
+        self._kinds: dict[tuple[str, int, str], list[float]] = {}  # kind → [window start, lines, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == access_log.name:
+            return True
+        kind = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        seen = self._kinds.get(kind)
+        if seen is None or now - seen[0] > self.window:
+            if len(self._kinds) >= self.MAX_KINDS:
+                self._kinds.clear()
+            self._kinds[kind] = [now, 1, 0]
+            if seen is not None and seen[2]:
+                record.msg = f"{record.msg} [{seen[2]:.0f} more like this were not logged in the {self.window:g} s before]"
+            return True
+        seen[1] += 1
+        if seen[1] < self.burst:
+            return True
+        if seen[1] == self.burst:
+            record.msg = f"{record.msg} [repeated {self.burst} times: more like this are not logged for {self.window:g} s]"
+            return True
+        seen[2] += 1
+        return False
+
+
 def setup_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:
-    """Send vpsmcp's and hypercorn's logs to ``stream`` (stderr) in ``fmt``."""
+    """Send vpsmcp's, hypercorn's and asyncio's logs to ``stream`` (stderr) in ``fmt``, each kind of
+    line at most ``RepeatLimit``'s burst per window."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    for name in ("vpsmcp", "hypercorn.error", "quart.app"):
+    handler.addFilter(RepeatLimit())
+    for name in ("vpsmcp", "hypercorn.error", "quart.app", "asyncio"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())

@@ -23,6 +23,7 @@ from vpsmcp.app import create_app
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.logs import AccessLogger, access_log, log
 from vpsmcp.runtime import Runtime
+from vpsmcp.transport import ws_headers
 
 
 def bind_socket(address: str, port: int) -> socket.socket:
@@ -50,6 +51,7 @@ def base_url(sock: socket.socket) -> str:
 async def serve(runtime: Runtime, sock: socket.socket) -> None:
     """Serve ``runtime``'s app on ``sock`` until a signal asks to stop."""
     listening = base_url(sock)
+    ws_headers.install()
     hconfig = HypercornConfig()
     hconfig.bind = [f"fd://{sock.detach()}"]
     hconfig.graceful_timeout = runtime.config.server.shutdown_timeout
@@ -57,7 +59,7 @@ async def serve(runtime: Runtime, sock: socket.socket) -> None:
     hconfig.logger_class = AccessLogger
     hconfig.accesslog = access_log if runtime.config.log.access else None
     hconfig.errorlog = logging.getLogger("hypercorn.error")
-    hconfig.keep_alive_timeout = 75
+    hconfig.keep_alive_timeout = runtime.config.server.keep_alive_timeout
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

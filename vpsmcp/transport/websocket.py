@@ -19,11 +19,12 @@ import contextlib
 from quart import Blueprint, Response, websocket
 
 from vpsmcp.errors import TransportError
-from vpsmcp.protocol.jsonrpc import Request
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport import handshake
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.http_errors import render
 from vpsmcp.transport.sessions import HttpSession
+from vpsmcp.transport.ws_headers import is_token
 
 WS_PATH = "/ws"
 SUBPROTOCOL = "mcp"
@@ -38,12 +39,11 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         try:
             principal = ep.admit(HeaderMap.of(websocket.scope["headers"]), WS_PATH)
         except TransportError as exc:
-            # Refused before the upgrade: a plain HTTP answer, and the connection ends with it —
-            # hypercorn would read the client's next request on it as WebSocket data.
-            response = render(exc)
-            response.headers["Connection"] = "close"
-            return response
+            return _refuse(exc)
         offered = websocket.requested_subprotocols
+        if not all(map(is_token, offered)):
+            return _refuse(TransportError(400, INVALID_REQUEST, "Bad Request: Sec-WebSocket-Protocol must be "
+                                          "comma-separated tokens (ASCII letters, digits and !#$%&'*+.^_`|~-)"))
         await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         session = ep.sessions.create(principal)
         session.readers += 1
@@ -61,6 +61,14 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         return None
 
     return bp
+
+
+def _refuse(exc: TransportError) -> Response:
+    """Refused before the upgrade: a plain HTTP answer, and the connection ends with it —
+    hypercorn would read the client's next request on it as WebSocket data."""
+    response = render(exc)
+    response.headers["Connection"] = "close"
+    return response
 
 
 async def _write(session: HttpSession, heartbeat: float) -> None:
