@@ -6,6 +6,7 @@ import http.client
 import json
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,6 +264,35 @@ def test_sigterm_lets_a_running_call_finish(tmp_path: Path) -> None:
         rest = "\n".join(lines)
     assert "done after 3 steps" in rest
     assert proc.stop() == 0
+
+
+def test_a_call_still_running_when_the_shutdown_timeout_ends_gets_an_error_not_an_empty_500(tmp_path: Path) -> None:
+    proc = start(tmp_path, "[server]\nshutdown_timeout = 1\n")
+    assert proc.proc is not None
+    results: list[httpx.Response] = []
+    session = initialize(proc.url)
+    calls = [  # answered as JSON (no progress asked for), as an event stream, and in the stateless era
+        lambda: post(proc.url, rpc("tools/call", {"name": "slow", "arguments": {"steps": 100, "delay": 0.1}}),
+                     {"mcp-session-id": session}),
+        lambda: post(proc.url, rpc("tools/call", {"name": "slow", "arguments": {"steps": 100, "delay": 0.1},
+                                                  "_meta": {"progressToken": 1}}), {"mcp-session-id": session}),
+        lambda: stateless(proc.url, "tools/call", {"name": "slow", "arguments": {"steps": 100, "delay": 0.1}}),
+    ]
+    workers = [threading.Thread(target=lambda c=c: results.append(c())) for c in calls]
+    for worker in workers:
+        worker.start()
+    time.sleep(1.0)  # the three calls are running (one that had not begun would fail to connect, not pass)
+    proc.proc.send_signal(signal.SIGTERM)
+    for worker in workers:
+        worker.join(15)
+    assert len(results) == 3
+    for response in results:
+        assert response.status_code == 200, (response.status_code, response.text)
+        [answer] = [m for m in sse_events(response) if "id" in m] if "event-stream" in response.headers.get(
+            "content-type", "") else [response.json()]
+        assert "shutting down" in answer["error"]["message"] and "Retry" in answer["error"]["message"], answer
+    assert proc.stop() == 0
+    assert "Traceback" not in proc.output(), proc.output()
 
 
 # --- stateless era (2026-07-28) ------------------------------------------------

@@ -118,7 +118,8 @@ def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationServ
 
 def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None) -> None:
     """Expire idle sessions, check whether client metadata documents can be fetched (``cimd_offer.py``);
-    on shutdown, end the streams that would otherwise never end."""
+    on shutdown, end the streams that would otherwise never end, and after ``server.shutdown_timeout``
+    end the calls still running with an error that says why (``protocol/inflight.py``)."""
     tasks: list[asyncio.Task[None]] = []
 
     async def sweep() -> None:
@@ -135,6 +136,13 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
         await runtime.shutting_down.wait()
         for session in endpoint.sessions.all():
             session.standalone.close()
+        grace = runtime.config.server.shutdown_timeout
+        await asyncio.sleep(grace)
+        cut = endpoint.dispatcher.inflight.cut(
+            f"vpsmcp is shutting down (a restart?) and cut this request short after {grace:g} s; it may have "
+            "partly run. Retry once the server is back.")
+        if cut:
+            log.warning("shutting down: %d request(s) still running after %g s were ended with an error", cut, grace)
 
     @app.before_serving
     async def start() -> None:

@@ -25,6 +25,8 @@ from vpsmcp.logs import AccessLogger, access_log, log
 from vpsmcp.runtime import Runtime
 from vpsmcp.transport import ws_headers
 
+ANSWER_GRACE = 2.0  # seconds after shutdown_timeout for the errors of cut requests to be written
+
 
 def bind_socket(address: str, port: int) -> socket.socket:
     """A listening TCP socket on ``address:port`` (port 0: any free port)."""
@@ -54,7 +56,9 @@ async def serve(runtime: Runtime, sock: socket.socket) -> None:
     ws_headers.install()
     hconfig = HypercornConfig()
     hconfig.bind = [f"fd://{sock.detach()}"]
-    hconfig.graceful_timeout = runtime.config.server.shutdown_timeout
+    # vpsmcp ends the requests still running after shutdown_timeout with an error (app.py); hypercorn's
+    # own cut, an empty 500, comes only if even those answers cannot be written.
+    hconfig.graceful_timeout = runtime.config.server.shutdown_timeout + ANSWER_GRACE
     hconfig.include_server_header = False
     hconfig.logger_class = AccessLogger
     hconfig.accesslog = access_log if runtime.config.log.access else None

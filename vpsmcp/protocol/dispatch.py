@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from vpsmcp import __version__
 from vpsmcp.errors import JsonRpcError, ToolError, VpsmcpError
 from vpsmcp.protocol.context import LOG_LEVELS, Context, InputRequired
+from vpsmcp.protocol.inflight import InFlight
 from vpsmcp.protocol.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -60,6 +61,7 @@ class Dispatcher:
     page_size: int = 100
     server_info: dict[str, Any] = field(default_factory=lambda: {"name": "vpsmcp", "version": __version__})
     observer: CallObserver | None = None  # told about every tools/call (the audit log)
+    inflight: InFlight = field(default_factory=InFlight)  # the requests being handled (transport/exchange.py)
 
     def capabilities(self, era: Era) -> dict[str, Any]:
         """What this server offers. The stateless era announces no change

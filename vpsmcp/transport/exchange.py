@@ -73,16 +73,23 @@ async def run_request(
 ) -> None:
     """Dispatch ``request`` and put its response (or error) on ``stream``."""
     reply: RpcResponse | ErrorResponse
+    task = asyncio.current_task()
+    assert task is not None
+    dispatcher.inflight.add(task)
     try:
         reply = RpcResponse(request.id, await dispatcher.handle(request, ctx, session))
     except JsonRpcError as exc:
         reply = error_response(exc, request.id)
     except asyncio.CancelledError:
-        stream.settle(request.id)  # a cancelled request gets no response (basic/utilities/cancellation)
-        raise
+        if dispatcher.inflight.cut_reason is None:
+            stream.settle(request.id)  # a cancelled request gets no response (basic/utilities/cancellation)
+            raise
+        reply = ErrorResponse(request.id, INTERNAL_ERROR, dispatcher.inflight.cut_reason)  # cut by a shutdown
     except Exception:
         log.exception("request %s (%s) failed", request.id, request.method)
         reply = ErrorResponse(request.id, INTERNAL_ERROR, "Internal error")
+    finally:
+        dispatcher.inflight.discard(task)
     try:
         stream.put(reply)
     except (TypeError, ValueError):  # a result JSON cannot carry (NaN, an object)
