@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol.jsonrpc import Notification, Response
-from vpsmcp.transport import sessions
+from vpsmcp.protocol.session import Phase
+from vpsmcp.transport import saved_sessions, sessions
 from vpsmcp.transport.endpoint import HeaderMap
 from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
@@ -149,3 +152,33 @@ def test_header_map_lowercases_and_notes_repeats() -> None:
     headers = HeaderMap.of([(b"Mcp-Method", b"tools/list"), (b"MCP-METHOD", b"x"), (b"Host", b"h")])
     assert headers["mcp-method"] == "tools/list" and headers["host"] == "h"
     assert headers.repeated == frozenset({"mcp-method"})
+
+
+def test_a_kept_session_is_served_again_only_to_its_credential_and_only_until_it_would_have_expired(
+        tmp_path: Path) -> None:
+    old = SessionStore(60, 10)
+    session = old.create(ALICE, survives_restart=True)
+    session.protocol.advance("initialize")
+    session.protocol.log_level = "debug"
+    idle = old.create(ALICE, survives_restart=True)
+    idle.protocol.advance("initialize")
+    idle.last_seen -= 55
+    old.create(ALICE)  # a WebSocket or HTTP+SSE session: its connection is its session, nothing to keep
+    saved_sessions.save(tmp_path, old.keep())
+    later = time.time() + 10  # the server was down 10 s: the 55 s idle session has expired meanwhile
+    new = SessionStore(60, 10)
+    new.saved = saved_sessions.load(tmp_path, 60, now=later)
+    assert len(new.saved) == 1 and not (tmp_path / saved_sessions.FILE).exists()
+    with pytest.raises(TransportError) as foreign:
+        new.get(session.id, MALLORY)
+    assert foreign.value.status == 404
+    revived = new.get(session.id, ALICE)
+    assert revived.protocol.phase is Phase.OPEN and revived.protocol.log_level == "debug"
+    assert new.get(session.id, ALICE) is revived
+
+
+def test_a_kept_sessions_file_that_is_not_ours_is_ignored_with_one_line(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / saved_sessions.FILE).write_text('{"format": 1, "sessions": {"x": {"binding": 3}}}')
+    assert saved_sessions.load(tmp_path, 60) == {}
+    assert "is not what vpsmcp writes" in caplog.text

@@ -29,7 +29,7 @@ from vpsmcp.protocol.registry import Provider, Registry, registry_scopes
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.runtime import Runtime
 from vpsmcp.tools import builtin_provider
-from vpsmcp.transport import http_errors
+from vpsmcp.transport import http_errors, saved_sessions
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
 from vpsmcp.transport.sessions import SessionStore
@@ -117,7 +117,8 @@ def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationServ
 
 
 def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None) -> None:
-    """Expire idle sessions, check whether client metadata documents can be fetched (``cimd_offer.py``);
+    """Serve again the sessions the last graceful stop kept (``saved_sessions.py``), expire idle
+    sessions, check whether client metadata documents can be fetched (``cimd_offer.py``);
     on shutdown, end the streams that would otherwise never end, and after ``server.shutdown_timeout``
     end the calls still running with an error that says why (``protocol/inflight.py``)."""
     tasks: list[asyncio.Task[None]] = []
@@ -146,6 +147,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
 
     @app.before_serving
     async def start() -> None:
+        endpoint.sessions.saved = saved_sessions.load(runtime.state.path, runtime.config.mcp.session_idle_timeout)
         tasks.extend([asyncio.create_task(sweep()), asyncio.create_task(on_shutdown())])
         if oauth is not None:
             tasks.append(asyncio.create_task(oauth.cimd_offer.run()))
@@ -156,6 +158,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        saved_sessions.save(runtime.state.path, endpoint.sessions.keep())
         endpoint.sessions.close_all()
         if oauth is not None:
             oauth.store.flush()

@@ -100,7 +100,7 @@ def check_version(headers: HeaderMap) -> None:
 
 
 async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> Response:
-    session = ep.sessions.create(principal)
+    session = ep.sessions.create(principal, survives_restart=True)
     stream = OutboundStream(pending={request.id})
     ctx = context(request, session, stream, principal)
     try:

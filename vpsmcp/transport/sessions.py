@@ -19,6 +19,8 @@ from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Notification, RequestId
 from vpsmcp.protocol.session import Phase, Session
+from vpsmcp.transport import saved_sessions
+from vpsmcp.transport.saved_sessions import SavedSession
 from vpsmcp.transport.streams import OutboundStream
 
 SESSION_NOT_FOUND = -32001
@@ -40,6 +42,7 @@ class HttpSession:
     running: dict[RequestId, asyncio.Task[Any]] = field(default_factory=dict)
     waiting: dict[RequestId, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     readers: int = 0  # connections currently streaming from this session
+    survives_restart: bool = False  # Streamable HTTP: kept at a graceful stop (saved_sessions.py)
     _next_request: int = 0
 
     def keep(self, stream: OutboundStream) -> None:
@@ -107,11 +110,12 @@ class SessionStore:
         self.per_client = per_client or max_sessions
         self._sessions: dict[str, HttpSession] = {}
         self._groups: dict[str, dict[str, HttpSession]] = {}  # "grant:BINDING" and "client:ID" → sessions
+        self.saved: dict[str, SavedSession] = {}  # by id hash: the last run's, served again when asked for
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, principal: Principal) -> HttpSession:
+    def create(self, principal: Principal, survives_restart: bool = False) -> HttpSession:
         """A new session for ``principal``; 503 when the cap is reached."""
         if principal.client_id is not None:
             for group, cap, whose in ((f"grant:{principal.binding}", self.per_credential, "credential"),
@@ -125,11 +129,15 @@ class SessionStore:
             raise TransportError(
                 503, INTERNAL_ERROR, "Too many sessions; try again later", headers={"Retry-After": "30"}
             )
-        session = HttpSession(secrets.token_hex(16), principal.binding, principal.client_id)
+        session = HttpSession(secrets.token_hex(16), principal.binding, principal.client_id,
+                              survives_restart=survives_restart)
+        self._add(session)
+        return session
+
+    def _add(self, session: HttpSession) -> None:
         self._sessions[session.id] = session
         for group in self._groups_of(session):
             self._groups.setdefault(group, {})[session.id] = session
-        return session
 
     @staticmethod
     def _groups_of(session: HttpSession) -> tuple[str, ...]:
@@ -149,7 +157,7 @@ class SessionStore:
         """The caller's live session: 400 without an id, 404 for an unknown, expired or foreign one."""
         if not session_id:
             raise TransportError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
-        session = self._sessions.get(session_id)
+        session = self._sessions.get(session_id) or self._revive(session_id, principal)
         now = time.monotonic()
         if session is not None and self._expired(session, now):
             self.remove(session.id)
@@ -159,6 +167,32 @@ class SessionStore:
             raise TransportError(404, SESSION_NOT_FOUND, "Session not found; initialize a new session")
         session.last_seen = now
         return session
+
+    def _revive(self, session_id: str, principal: Principal) -> HttpSession | None:
+        """The last run's session ``session_id``, open again, if it was kept and ``principal`` holds it."""
+        key = saved_sessions.id_hash(session_id)
+        saved = self.saved.get(key)
+        if saved is None or not secrets.compare_digest(saved.binding, principal.binding):
+            return None
+        del self.saved[key]
+        idle = saved.idle_now(time.time())
+        session = HttpSession(session_id, saved.binding, saved.client, saved.protocol(),
+                              last_seen=time.monotonic() - idle, survives_restart=True)
+        self._add(session)
+        return session
+
+    def keep(self) -> dict[str, SavedSession]:
+        """What a graceful stop writes so the next start serves these sessions again: the open
+        Streamable HTTP ones, and the last run's not asked for yet."""
+        now, wall = time.monotonic(), time.time()
+        kept = {key: s for key, s in self.saved.items() if s.idle_now(wall) <= self.idle_timeout}
+        for session in self._sessions.values():
+            if session.survives_restart and not self._expired(session, now):
+                found = saved_sessions.snapshot(session.id, session.binding, session.client, session.protocol,
+                                                now - session.last_seen, wall)
+                if found is not None:
+                    kept[found[0]] = found[1]
+        return kept
 
     def remove(self, session_id: str) -> bool:
         session = self._sessions.pop(session_id, None)
