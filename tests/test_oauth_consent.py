@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
 
@@ -34,6 +35,7 @@ from tests.oauth_flow import (
 )
 from tests.oauth_server import error_page, fresh_address, oauth_server, redirect_query
 from tests.support import ServerProcess
+from vpsmcp.oauth.consent import PageError, seal, unseal
 
 pytestmark = pytest.mark.slow
 
@@ -166,3 +168,36 @@ def test_token_endpoint_answers_browser_clients_of_any_origin(server: ServerProc
     assert answer.status_code == 200 and answer.json()["token_type"] == "Bearer"
     assert answer.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in answer.headers  # no cookies cross origins
+
+
+CHECKBOX = re.compile(r'<input type="checkbox" name="scope" value="([^"]+)"( checked)?>')
+
+
+def test_risky_scopes_start_unticked_even_when_the_client_asks_for_them(server: ServerProcess,
+                                                                      http: httpx.Client) -> None:
+    # Literal names, not scopes.DANGEROUS: a test reading the set it checks could not fail.
+    params = authorize_params(register(http, server.url), pkce_pair()[1], scope="vps:read vps:files:write vps:control")
+    boxes = {name: bool(checked) for name, checked in CHECKBOX.findall(consent_page(http, server.url, params).text)}
+    assert boxes == {"vps:read": True, "vps:files:write": False, "vps:control": False}
+
+
+def test_a_scope_this_server_does_not_offer_is_never_granted(server: ServerProcess, http: httpx.Client,
+                                                             password: str) -> None:
+    client = register(http, server.url)
+    verifier, challenge = pkce_pair()
+    page = consent_page(http, server.url, authorize_params(client, challenge, scope="vps:read made:up"))
+    assert [name for name, _ in CHECKBOX.findall(page.text)] == ["vps:read"]
+    # A form ticking what was never offered (unknown, and vps:exec, whose tool is off) grants only what was.
+    answer = submit(http, server.url, consent_form(page), password, ["vps:read", "made:up", "vps:exec"])
+    token = exchange(http, server.url, client, code_from(answer), verifier)
+    assert token.status_code == 200 and token.json()["scope"].split() == ["vps:read"]
+
+
+@pytest.mark.parametrize(("age", "usable"), [(14 * 60, True), (15 * 60 + 1, False), (24 * 3600, False)])
+def test_a_consent_form_expires_after_fifteen_minutes(age: float, usable: bool) -> None:
+    sealed = seal("key", {"client_id": "c"}, "csrf", now=time.time() - age)
+    if usable:
+        assert unseal("key", sealed, "csrf", "csrf") == {"client_id": "c"}
+    else:
+        with pytest.raises(PageError, match="expired"):
+            unseal("key", sealed, "csrf", "csrf")

@@ -79,7 +79,9 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
         grant = service.consent_grant(auth_request)
         if form.get("decision") != "allow":
             return _answer(service.deny(auth_request, grant))
-        granted = [s for s in form.getlist("scope") if s in service.scopes()]
+        # Only what the page offered (the sealed request's choices), whatever else the form ticks.
+        offered = {c.name for c in consent.choices((params.get("scope") or "").split(), service.scopes())}
+        granted = [s for s in dict.fromkeys(form.getlist("scope")) if s in offered]
         try:
             await service.check_password(client_address(request), form.get("password", ""))
             if not granted:
