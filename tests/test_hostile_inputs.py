@@ -85,6 +85,38 @@ def test_a_last_event_id_with_a_non_ascii_digit_is_not_ours(server: ServerProces
     assert raw(server, head) == 200  # not a position of ours: the session's own stream opens
 
 
+# --- the body limit (mcp.max_body_bytes, 4 MiB here) at each of its layers; nginx's is in test_nginx.py ---
+
+LIMIT = 4 * 1024 * 1024
+
+
+def chunked(size: int) -> Iterator[bytes]:
+    """A body sent without Content-Length (chunked), so no header check can see its size."""
+    for _ in range(size // 65536 + 1):
+        yield b" " * 65536
+
+
+def test_a_declared_length_over_the_limit_is_413_before_authentication_and_before_the_body(
+        server: ServerProcess) -> None:
+    head = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000000\r\n\r\n{")  # no token, and almost none of the body
+    assert raw(server, head) == 413
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/mcp", "application/json"), ("/register", "application/json"),
+                                            ("/token", FORM), ("/revoke", FORM), ("/authorize", FORM)])
+def test_a_chunked_body_over_the_limit_is_413_on_every_route(server: ServerProcess, path: str, kind: str) -> None:
+    with httpx.Client(timeout=30) as http:
+        token = grant(http, server.url, password_from(server.output()))[1]["access_token"]
+        answer = http.post(server.url + path, content=chunked(LIMIT + 1),
+                           headers={"authorization": f"Bearer {token}", "content-type": kind,
+                                    "accept": "application/json, text/event-stream"})
+    assert answer.status_code == 413, (path, answer.status_code, answer.text[:200])
+
+
 def upgrade(token: str, protocols: bytes) -> bytes:
     return (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: Upgrade\r\n"
             "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"

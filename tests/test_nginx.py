@@ -221,7 +221,12 @@ def test_nginx_refuses_a_body_larger_than_vpsmcp_would(behind: tuple[ServerProce
         big = b"x" * (4 * 1024 * 1024 + 1)
         response = http.post("/mcp", content=big, headers={"authorization": f"Bearer {token}",
                                                            "content-type": "application/json"})
-    assert response.status_code == 413
+    assert response.status_code == 413 and "nginx" in response.text  # refused by nginx, before vpsmcp
+    with nginx.client(timeout=10) as http:  # and nginx's limit is not below vpsmcp's: the largest body passes it
+        response = http.post("/mcp", content=b" " * (4 * 1024 * 1024), headers={
+            "authorization": f"Bearer {token}", "content-type": "application/json",
+            "accept": "application/json, text/event-stream"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == -32700  # vpsmcp's parse error
 
 
 def test_a_token_travels_only_in_the_header_and_unknown_tokens_get_the_challenge(

@@ -41,9 +41,7 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
         if session_id:
             request.scope[SCOPE_SESSION_ID] = session_id  # type: ignore[literal-required]
         if request.method == "POST":
-            body = await read_body()
-            if len(body) > ep.guard.max_body:
-                raise TransportError(413, INVALID_REQUEST, f"Request body larger than {ep.guard.max_body} bytes")
+            body = await read_body()  # over mcp.max_body_bytes: the guard (declared) or Quart (streamed) said 413
             response = await post(ep, headers, body, principal, session_id)
             if not session_id and "mcp-session-id" in response.headers:  # an initialize: log the new session
                 request.scope[SCOPE_SESSION_ID] = response.headers["mcp-session-id"]  # type: ignore[literal-required]
