@@ -68,6 +68,23 @@ def stateless(url: str, method: str, params: dict[str, Any] | None = None, heade
     return post(url, rpc(method, body_params, id=7), sent)
 
 
+def outcome(tmp: Path, marker: Path, timeout: float = 10.0) -> str:
+    """The audited status of the ``slow`` call that was to write ``marker``, waiting for its record.
+
+    Waiting on the record rather than sleeping and then finding no marker: on a slow machine
+    the sleep could end before the call would have finished, and the test pass for nothing.
+    """
+    log = tmp / "state" / "audit.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            record = json.loads(line)
+            if (record.get("arguments") or {}).get("marker") == str(marker):
+                return str(record["status"])
+        time.sleep(0.02)
+    raise AssertionError(f"no audit record of the call writing {marker} after {timeout} s")
+
+
 def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
 
@@ -145,8 +162,7 @@ def test_cancelled_notification_stops_the_call(srv: ServerProcess, tmp_path: Pat
         assert cancel.status_code == 202
         rest = list(lines)
     assert not any('"id":9' in line for line in rest)  # no response for a cancelled request
-    time.sleep(1.2)
-    assert not marker.exists()
+    assert outcome(tmp_path, marker) == "cancelled" and not marker.exists()
 
 
 def test_get_stream_sends_heartbeats_and_a_second_get_replaces_the_first(srv: ServerProcess) -> None:
@@ -367,8 +383,7 @@ def test_stateless_closing_the_stream_cancels_the_call(srv: ServerProcess, tmp_p
     with httpx.stream("POST", srv.url + "/mcp", json=rpc("tools/call", {**params, "_meta": meta}), headers=headers,
                       timeout=10) as response:
         next(line for line in response.iter_lines() if "progress" in line)
-    time.sleep(1.3)
-    assert not marker.exists()
+    assert outcome(tmp_path, marker) == "cancelled" and not marker.exists()
 
 
 # --- requests that wait: the body arrives late, or the client leaves (http_connection.py) ---
@@ -418,8 +433,8 @@ def test_stateless_json_only_client_leaving_cancels_the_call(srv: ServerProcess,
     with raw_post(srv.url, body, headers) as sock:
         sock.sendall(body)
         time.sleep(0.3)  # the call is running; its answer can only be JSON, so nothing has been sent
-    time.sleep(1.3)
-    assert not marker.exists(), "the client went away: its call was cancelled, not finished"
+    assert outcome(tmp_path, marker) == "cancelled", "the client went away: its call was cancelled, not finished"
+    assert not marker.exists()
     assert "Traceback" not in srv.output()
 
 
