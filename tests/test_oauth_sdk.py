@@ -10,6 +10,7 @@ consent form with the owner password, and passes the redirect back.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -214,7 +215,7 @@ CLOSED = "https://127.0.0.1:1/oauth/mcp-oauth-client-metadata"  # nothing listen
 
 
 def authorize_page(server: ServerProcess, client_id: str) -> httpx.Response:
-    return httpx.get(server.url + "/authorize", params={
+    return httpx.get(server.url + "/authorize", timeout=60, params={
         "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "state": "s",
         "code_challenge": "x" * 43, "code_challenge_method": "S256"})
 
@@ -261,3 +262,65 @@ def test_off_never_offers_and_treats_a_url_as_an_unknown_client(tmp_path: Path, 
         time.sleep(0.5)
         assert "client_id_metadata_document_supported" not in wait_for_offer(server, False)
         assert authorize_page(server, metadata_host[0]).status_code == 400
+
+
+@pytest.fixture(scope="module")
+def stalling_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An https host on localhost whose documents stall: ``/silent`` never answers, ``/trickle`` sends a
+    byte every half second, ``/linger`` sends its whole document and then holds the connection open
+    (no close, no close_notify). Yields (its base URL, CA file)."""
+    tmp = tmp_path_factory.mktemp("stalling")
+    cert, key = make_certificate(tmp)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    base = f"https://localhost:{listener.getsockname()[1]}"
+    stop = threading.Event()
+
+    def serve(raw: socket.socket) -> None:
+        try:
+            with context.wrap_socket(raw, server_side=True) as conn:
+                path = conn.recv(4096).split(b" ")[1].decode()
+                document = json.dumps({"client_id": base + path, "client_name": "Stalling",
+                                       "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}).encode()
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(document)}\r\n\r\n"
+                if path == "/trickle":
+                    conn.sendall(head.encode())
+                    for byte in document:
+                        if stop.wait(0.5):
+                            return
+                        conn.sendall(bytes([byte]))
+                elif path == "/linger":
+                    conn.sendall(head.encode() + document)
+                stop.wait(60)
+        except (OSError, IndexError):
+            pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield base, cert
+    stop.set()
+    listener.close()
+
+
+@pytest.mark.parametrize(("path", "status"), [("/silent", 502), ("/trickle", 502), ("/linger", 200)])
+def test_a_document_host_that_stalls_holds_authorize_no_longer_than_the_fetch_limit(
+    tmp_path: Path, stalling_host: tuple[str, Path], path: str, status: int
+) -> None:
+    base, ca = stalling_host
+    with metadata_server(tmp_path, CLOSED, ca, mode="on") as server:
+        started = time.monotonic()
+        page = authorize_page(server, base + path)
+        took = time.monotonic() - started
+        assert page.status_code == status, page.text
+        assert took < 5.0 + 1.0 + 1.5, f"/authorize took {took:.1f} s for a stalling document host ({path})"
+        if status == 502:
+            assert "timeout" in page.text, page.text
+        assert "Traceback" not in server.output()
