@@ -144,9 +144,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     runtime = Runtime(
         config, state, secret_key, config.server.public_url or base_url(sock), str(path) if path else "built-in defaults"
     )
-    if config.auth.mode == "oauth":
-        ensure_owner_password(runtime)
-    asyncio.run(serve(runtime, sock))
+    first_start = (lambda: ensure_owner_password(runtime)) if config.auth.mode == "oauth" else None
+    asyncio.run(serve(runtime, sock, first_start))
     return 0
 
 

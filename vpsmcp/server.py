@@ -14,6 +14,7 @@ import gc
 import logging
 import signal
 import socket
+from collections.abc import Callable
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -22,6 +23,7 @@ from vpsmcp import __version__
 from vpsmcp.app import create_app
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.logs import AccessLogger, access_log, log
+from vpsmcp.next_step import connect_line
 from vpsmcp.runtime import Runtime
 from vpsmcp.transport import ws_headers
 
@@ -50,8 +52,12 @@ def base_url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(runtime: Runtime, sock: socket.socket) -> None:
-    """Serve ``runtime``'s app on ``sock`` until a signal asks to stop."""
+async def serve(runtime: Runtime, sock: socket.socket, first_start: Callable[[], bool] | None = None) -> None:
+    """Serve ``runtime``'s app on ``sock`` until a signal asks to stop.
+
+    ``first_start`` runs once the app has been built (a plugin that fails to import has stopped
+    the start by then): the owner password is made and shown there, with the next step, and it
+    says whether it did; on other starts the next step is one log line."""
     listening = base_url(sock)
     ws_headers.install()
     hconfig = HypercornConfig()
@@ -69,12 +75,15 @@ async def serve(runtime: Runtime, sock: socket.socket) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, runtime.shutting_down.set)
     app = create_app(runtime)  # first: a refusal to start (bad config, unreadable store) must not follow "listening"
+    shown = first_start is not None and first_start()
     log.info(
         "vpsmcp %s listening on %s",
         __version__,
         listening,
         extra={"fields": {"public_url": runtime.public_url}},
     )
+    if not shown:
+        log.info("%s", connect_line(runtime.public_url))
     # Everything built so far lives as long as the process: keep it out of the
     # cyclic collector, whose full passes over it stalled requests for tens of ms.
     gc.collect()

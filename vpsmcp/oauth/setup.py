@@ -19,6 +19,7 @@ from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.service import REGISTRATION_WINDOW, AuthorizationService
 from vpsmcp.oauth.store import FileStore
+from vpsmcp.next_step import connect_line
 from vpsmcp.runtime import Runtime
 
 
@@ -45,20 +46,23 @@ def build_gate(service: AuthorizationService) -> BearerGate:
     return BearerGate(service.store, service.resources, service.scopes)
 
 
-def ensure_owner_password(runtime: Runtime) -> None:
-    """First start with OAuth on: make a password and show it once, on stderr only (never the log)."""
+def ensure_owner_password(runtime: Runtime) -> bool:
+    """First start with OAuth on: make a password and show it once, on stderr only (never the log),
+    ending with the one thing to do next. Whether it did (``False``: a password existed)."""
     password = OwnerPassword(runtime.state.path)
     if password.is_set():
-        return
+        return False
     generated = secrets.token_urlsafe(12)
     password.set(generated)
     advice = "type it on the consent page when a client connects; change it with 'vpsmcp passwd'"
+    next_step = connect_line(runtime.public_url)
     if runtime.config.log.format == "json":
         line = json.dumps({"level": "WARNING", "message": "owner password, shown only this once", "password": generated,
-                           "advice": advice})
+                           "advice": advice, "next": next_step}, ensure_ascii=False)
     else:
-        line = f"vpsmcp: the owner password, shown only this once: {generated}\nvpsmcp: {advice}"
+        line = f"vpsmcp: the owner password, shown only this once: {generated}\nvpsmcp: {advice}\nvpsmcp: next: {next_step}"
     print(line, file=sys.stderr, flush=True)
+    return True
 
 
 def client_address_of(config: Config) -> Callable[[Any], str]:
