@@ -44,3 +44,49 @@ def test_a_start_that_fails_on_a_missing_plugin_shows_no_password(tmp_path: Path
     assert done.returncode == 2, done.stderr
     assert "no_such_module_here" in done.stderr and "shown only this once" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def check_config(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:
+    config = tmp / "vpsmcp.toml"
+    config.write_text(text)
+    return vpsmcp(tmp, "check-config", "--config", str(config))
+
+
+def test_check_config_refuses_what_serve_refuses_and_names_every_problem_at_once(tmp_path: Path) -> None:
+    checked = check_config(tmp_path, '[server]\nlisten = "0.0.0.0"\npublic_url = "https://mcp.example.com"\n'
+                                     '[auth]\nmode = "none"\n[plugins]\nmodules = ["no_such_a", "no_such_b"]\n')
+    assert checked.returncode == 2, checked
+    lines = checked.stderr.strip().splitlines()
+    assert [line.split(": ")[3] for line in lines] == ["auth.mode", "plugins.modules[0]", "plugins.modules[1]"], lines
+    assert all(line.startswith(f"vpsmcp: error: {tmp_path / 'vpsmcp.toml'}: ") for line in lines)
+    # serve refuses the same config, for the same reasons
+    served = vpsmcp(tmp_path, "serve", "--config", str(tmp_path / "vpsmcp.toml"), "--port", "0",
+                    "--state-dir", str(tmp_path / "state"))
+    assert served.returncode == 2 and "no_such_a" in served.stderr and "shown only this once" not in served.stderr
+
+
+def test_check_config_reports_every_wrong_value_and_says_list_of_strings(tmp_path: Path) -> None:
+    checked = check_config(tmp_path, 'junk = 1\n[server]\nport = "x"\n[tools]\nroots = [1]\n')
+    assert checked.returncode == 2
+    lines = checked.stderr.strip().splitlines()
+    assert len(lines) == 3 and "junk: unknown key" in lines[0] and "server.port: expected an integer" in lines[1]
+    assert lines[2].endswith("tools.roots: expected a list of strings, got [1]"), lines
+
+
+def test_check_config_warns_with_status_3_about_what_works_but_is_risky(tmp_path: Path) -> None:
+    checked = check_config(tmp_path, '[server]\nlisten = "0.0.0.0"\n[tools]\nexec_enabled = true\n')
+    assert checked.returncode == 3, checked
+    assert "server.public_url: empty while server.listen is 0.0.0.0" in checked.stderr
+    assert "tools.exec_allow: empty while tools.exec_enabled is true" in checked.stderr
+    assert checked.stdout.strip().endswith("ok, with 2 warnings (above)")
+    plain = check_config(tmp_path, '[server]\npublic_url = "http://mcp.example.com"\n')
+    assert plain.returncode == 3 and "plain http off this machine" in plain.stderr
+    assert check_config(tmp_path, '[server]\npublic_url = "https://mcp.example.com"\n').returncode == 0
+
+
+def test_serve_says_the_same_risks_in_its_log(tmp_path: Path) -> None:
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text('[server]\npublic_url = "http://mcp.example.com"\n')
+    with serve_from_checkout(tmp_path, "--config", str(config)) as server:
+        pass
+    assert "WARNING" in server.output() and "plain http off this machine" in server.output()

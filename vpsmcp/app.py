@@ -22,6 +22,7 @@ from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
 from vpsmcp.observability import observe
+from vpsmcp.config_check import auth_listen_problem
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
@@ -31,7 +32,7 @@ from vpsmcp.runtime import Runtime
 from vpsmcp.tools import builtin_provider
 from vpsmcp.transport import http_errors, saved_sessions
 from vpsmcp.transport.endpoint import Endpoint
-from vpsmcp.transport.guard import LOOPBACK_NAMES, Guard
+from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.legacy_sse import legacy_sse_routes
 from vpsmcp.transport.streamable import add_streamable_routes
@@ -105,13 +106,8 @@ def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationServ
     if runtime.config.auth.mode == "oauth":
         service = build_service(runtime, lambda: registry_scopes(registry))
         return build_gate(service), service
-    listen = runtime.config.server.listen
-    if listen not in LOOPBACK_NAMES and not listen.startswith("127."):
-        raise ConfigError(
-            runtime.config_source,
-            "auth.mode",
-            f'"none" (no authentication) is only allowed on loopback, but server.listen is {listen}',
-        )
+    if (problem := auth_listen_problem(runtime.config)) is not None:
+        raise ConfigError(runtime.config_source, "auth.mode", problem)
     log.warning("auth.mode is \"none\": the MCP endpoint has no authentication (local development only)")
     return OpenGate(), None
 

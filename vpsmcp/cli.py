@@ -25,6 +25,7 @@ from vpsmcp.doctor import commands as doctor_commands
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.gateway import commands as gateway_commands
 from vpsmcp.locations import default_state_dir, find_config, user_config_path
+from vpsmcp.config_check import risks, start_problems
 from vpsmcp.logs import log, setup_logging
 from vpsmcp.oauth import commands as oauth_commands
 from vpsmcp.oauth.setup import ensure_owner_password
@@ -44,7 +45,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         return command(args, os.environ if env is None else env)
     except VpsmcpError as exc:
-        print(f"vpsmcp: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several problems (ConfigErrors): one line each
+            print(f"vpsmcp: error: {line}", file=sys.stderr)
         return exc.exit_status
 
 
@@ -139,6 +141,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     state.prepare_for_serving()
     if state.created:
         log.info("created state directory %s", state.path)
+    for risk in risks(config, str(path) if path else "built-in defaults"):
+        log.warning("%s", risk)
     secret_key = state.secret_key(config.auth.secret_key)
     sock = bind_socket(config.server.listen, config.server.port)
     runtime = Runtime(
@@ -167,12 +171,19 @@ def _init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    _, path = _load(args, env)
-    if path is None:
-        print("no config file found; the built-in defaults apply")
-    else:
-        print(f"{path}: ok")
-    return 0
+    """Every check ``serve`` runs before it binds (config_check.py): 0 ok, 2 errors (all of them), 3 risks."""
+    config, path = _load(args, env)
+    source = str(path) if path else "built-in defaults"
+    problems = start_problems(config, source, env)
+    if problems is not None:
+        raise problems
+    found = risks(config, source)
+    for risk in found:
+        print(f"vpsmcp: warning: {risk}", file=sys.stderr)
+    what = str(path) if path else "no config file found; the built-in defaults apply:"
+    print(f"{what} ok" if path is None else f"{what}: ok", end="")
+    print(f", with {len(found)} warning{'s' if len(found) != 1 else ''} (above)" if found else "")
+    return 3 if found else 0
 
 
 def _version(args: argparse.Namespace, env: Mapping[str, str]) -> int:

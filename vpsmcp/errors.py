@@ -40,6 +40,32 @@ class ConfigError(VpsmcpError):
         super().__init__(f"{where}: {problem}")
 
 
+class ConfigErrors(ConfigError):
+    """Several configuration values are wrong: each named on a line of its own (the first one is
+    also this error's ``key`` and ``problem``, so a caller expecting one error still finds one)."""
+
+    errors: list[ConfigError]
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        flat: list[ConfigError] = []
+        for error in errors:
+            flat.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+        self.errors = flat
+        first = self.errors[0]
+        super().__init__(first.source, first.key, first.problem)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @staticmethod
+    def of(errors: list[ConfigError]) -> ConfigError | None:
+        """None for none, the one for one, ``ConfigErrors`` for several."""
+        if not errors:
+            return None
+        return errors[0] if len(errors) == 1 and not isinstance(errors[0], ConfigErrors) else ConfigErrors(errors)
+
+
 class StateError(VpsmcpError):
     """The state directory (tokens, sessions, audit log) is unusable."""
 

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from vpsmcp.errors import ConfigError, ToolError
+from vpsmcp.errors import ConfigError, ConfigErrors, ToolError
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.registry import (
     DEFAULT_SCOPE,
@@ -251,16 +251,21 @@ def load_plugins(specs: Sequence[str], paths: Sequence[str], source: str) -> lis
         if path not in sys.path:
             sys.path.insert(0, path)
     plugins = []
+    errors: list[ConfigError] = []  # every module that fails is named, not only the first
     for index, spec in enumerate(specs):
         key = f"plugins.modules[{index}]"
         try:
             module = _import(spec)
         except Exception as exc:  # a plugin's own bug must name the plugin, not crash start-up blindly
-            raise ConfigError(source, key, f"cannot load plugin {spec!r}: {type(exc).__name__}: {exc}") from None
+            errors.append(ConfigError(source, key, f"cannot load plugin {spec!r}: {type(exc).__name__}: {exc}"))
+            continue
         plugin = getattr(module, "plugin", None)
         if not isinstance(plugin, Plugin):
-            raise ConfigError(source, key, f"plugin {spec!r} defines no `plugin = Plugin()`")
+            errors.append(ConfigError(source, key, f"plugin {spec!r} defines no `plugin = Plugin()`"))
+            continue
         plugins.append(plugin)
+    if (error := ConfigErrors.of(errors)) is not None:
+        raise error
     return plugins
 
 

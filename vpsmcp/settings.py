@@ -20,7 +20,7 @@ from dataclasses import field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from vpsmcp.errors import ConfigError
+from vpsmcp.errors import ConfigError, ConfigErrors
 
 Check = Callable[[Any], "str | None"]
 T = typing.TypeVar("T")
@@ -63,16 +63,23 @@ def _table_of_tables(hint: Any) -> type[Any] | None:
 
 
 def decode_section(cls: type[T], data: Mapping[str, Any], source: str, path: str) -> T:
+    """``data`` as a ``cls``; every wrong key and value in it is reported at once (``ConfigErrors``)."""
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    errors: list[ConfigError] = []
     for key in data:
         if key not in known:
             expected = ", ".join(known)
-            raise ConfigError(source, path + key, f"unknown key (expected one of: {expected})")
+            errors.append(ConfigError(source, path + key, f"unknown key (expected one of: {expected})"))
     values = {}
     for name, f in known.items():
         if name in data:
-            values[name] = decode_value(hints[name], f, data[name], source, path + name)
+            try:
+                values[name] = decode_value(hints[name], f, data[name], source, path + name)
+            except ConfigError as exc:
+                errors.append(exc)
+    if (error := ConfigErrors.of(errors)) is not None:
+        raise error
     section = cls(**values)
     problem = getattr(section, "section_problem", lambda: None)()
     if problem is not None:
@@ -86,14 +93,21 @@ def _decode_tables(item: type[T], f: dataclasses.Field[Any], value: Any, source:
         raise ConfigError(source, key, f"expected tables [{key}.NAME], got {_describe(value)}")
     check: Check | None = f.metadata.get("check")
     tables = {}
+    errors: list[ConfigError] = []
     for name, table in value.items():
         where = f"{key}.{name}" if _BARE_KEY.match(name) else f"{key}.{json.dumps(name)}"
         problem = check(name) if check else None
         if problem is not None:
-            raise ConfigError(source, where, f"expected {problem}")
-        if not isinstance(table, dict):
-            raise ConfigError(source, where, f"expected a table [{where}], got {_describe(table)}")
-        tables[name] = decode_section(item, table, source, where + ".")
+            errors.append(ConfigError(source, where, f"expected {problem}"))
+        elif not isinstance(table, dict):
+            errors.append(ConfigError(source, where, f"expected a table [{where}], got {_describe(table)}"))
+        else:
+            try:
+                tables[name] = decode_section(item, table, source, where + ".")
+            except ConfigError as exc:
+                errors.append(exc)
+    if (error := ConfigErrors.of(errors)) is not None:
+        raise error
     return MappingProxyType(tables)
 
 
@@ -131,12 +145,12 @@ def _check_type(hint: Any, value: Any) -> str | None:
         item = typing.get_args(hint)[0]
         if isinstance(value, list) and all(_check_type(item, v) is None for v in value):
             return None
-        return f"a list of {_TYPE_WORDS[item]}s"
+        return f"a list of {_PLURAL_WORDS[item]}"
     if origin is Mapping:
         item = typing.get_args(hint)[1]
         if isinstance(value, dict) and all(_check_type(item, v) is None for v in value.values()):
             return None
-        return f"a table of {_TYPE_WORDS[item].split(' ', 1)[1]}s"
+        return f"a table of {_PLURAL_WORDS[item]}"
     if hint is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif hint is int:
@@ -152,6 +166,7 @@ _TYPE_WORDS: dict[Any, str] = {
     float: "a number",
     bool: "true or false",
 }
+_PLURAL_WORDS: dict[Any, str] = {str: "strings", int: "integers", float: "numbers", bool: "true/false values"}
 
 
 def _describe(value: Any) -> str:
@@ -160,7 +175,10 @@ def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return json.dumps(list(value))
     if isinstance(value, list):
-        return "a list"
+        try:
+            return json.dumps(value, ensure_ascii=False) if len(value) <= 10 else f"a list of {len(value)} items"
+        except (TypeError, ValueError):  # a TOML date or time in it
+            return "a list"
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)
