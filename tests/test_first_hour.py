@@ -90,3 +90,14 @@ def test_serve_says_the_same_risks_in_its_log(tmp_path: Path) -> None:
     with serve_from_checkout(tmp_path, "--config", str(config)) as server:
         pass
     assert "WARNING" in server.output() and "plain http off this machine" in server.output()
+
+
+def test_the_small_ones_version_an_empty_audit_the_readme_paths_and_the_units_documentation(tmp_path: Path) -> None:
+    version = vpsmcp(tmp_path, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("vpsmcp "), version
+    audit = vpsmcp(tmp_path, "audit", "--state-dir", str(tmp_path / "state"))
+    assert audit.returncode == 0 and "no audit records yet" in audit.stderr, audit
+    readme = (ROOT / "README.md").read_text()
+    assert "python3 vpsmcp.pyz" not in readme and "python3 dist/vpsmcp.pyz serve" in readme
+    unit = (ROOT / "systemd" / "vpsmcp.service").read_text()
+    assert "Documentation=https://github.com/vpsmcp/vpsmcp" not in unit  # a repository that does not exist

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.verify:
         return _verify(state.path)
     newest = collections.deque(records(state.path), maxlen=max(args.lines, 0))
+    if not newest and not args.json:
+        print(f"no audit records yet in {state.path} (each tool call is recorded when it is made)", file=sys.stderr)
     for record in newest:
         print(json.dumps(record, ensure_ascii=False) if args.json else _line(record))
     return 0

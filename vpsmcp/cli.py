@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="vpsmcp",
         description="A remote MCP endpoint with its own OAuth server, for your VPS.",
     )
+    parser.add_argument("--version", action="version", version=f"vpsmcp {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     p = sub.add_parser("serve", help="run the server", description="Run the server until SIGTERM or SIGINT.")
