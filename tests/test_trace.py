@@ -85,6 +85,20 @@ def test_registering_again_starts_a_new_flow_and_later_requests_follow_it() -> N
     assert first is not second and after is second
 
 
+def test_a_new_clients_first_challenge_behind_the_same_bare_node_user_agent_starts_its_own_flow() -> None:
+    # The TypeScript SDK logs in, then Gemini CLI on the same machine connects: both say "node".
+    node = ("127.0.0.1", "node")
+    book = FlowBook(10)
+    typescript = book.place(None, lambda: node, 1000.0, True, opens=True)
+    assert book.place("client-ts", lambda: node, 1001.0, True) is typescript
+    gemini = book.place(None, lambda: node, 1002.0, True, opens=True)  # no token at all: a connection opens
+    assert gemini is not typescript and gemini is not None and gemini.client_id is None
+    assert book.place("client-gemini", lambda: node, 1003.0, True) is gemini
+    assert book.place("client-ts", lambda: node, 1004.0, True) is typescript
+    refused = book.place(None, lambda: node, 1005.0, True, opens=False)  # a token refused: its own client again
+    assert refused is gemini
+
+
 def test_stray_paths_start_no_flow_but_join_a_known_client() -> None:
     book = FlowBook(10)
     assert book.place(None, lambda: BROWSER, 1000.0, False) is None

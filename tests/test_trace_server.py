@@ -139,6 +139,46 @@ def test_logs_follow_prints_steps_as_they_happen(server: ServerProcess) -> None:
     assert status == 0
 
 
+def test_logs_follow_shows_a_request_within_100_ms_of_its_end(server: ServerProcess) -> None:
+    state = state_of(server)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "vpsmcp", "logs", "--follow", "--state-dir", str(state)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(state.parent), cwd=ROOT,
+    )
+    try:
+        assert follower.stdout is not None
+        assert "following" in follower.stdout.readline()
+        delays = []
+        with httpx.Client(timeout=10) as http:
+            for _ in range(5):
+                client = register(http, server.url)
+                answered = time.monotonic()
+                line = ""
+                while client.client_id not in line:
+                    line = follower.stdout.readline()
+                delays.append(time.monotonic() - answered)
+        assert sorted(delays)[2] < 0.1, f"median {sorted(delays)[2] * 1000:.0f} ms (all: {delays})"
+    finally:
+        follower.send_signal(signal.SIGINT)
+        follower.wait(10)
+        if follower.stdout is not None:
+            follower.stdout.close()
+
+
+def test_the_doctors_own_requests_are_labelled_as_the_doctors(server: ServerProcess) -> None:
+    state = state_of(server)
+    subprocess.run([sys.executable, "-m", "vpsmcp", "doctor", server.url + "/mcp", "--local", "--timeout", "5",
+                    "--stream-wait", "1"], capture_output=True, text=True, timeout=120, env=clean_env(state.parent),
+                   cwd=ROOT)
+    time.sleep(0.2)  # the last step's flush
+    shown = subprocess.run([sys.executable, "-m", "vpsmcp", "logs", "--state-dir", str(state)], capture_output=True,
+                           text=True, timeout=60, env=clean_env(state.parent), cwd=ROOT).stdout
+    heads = [line for line in shown.splitlines() if line.startswith("flow ")]
+    assert heads and all("vpsmcp doctor's probes" in head for head in heads), shown
+    assert "client vpsmcp-doctor-unknown-client" not in shown
+    assert shown.count("⇒ vpsmcp doctor testing this server") == len(heads), shown
+
+
 def test_a_call_answered_on_a_stream_gets_its_outcome_as_a_later_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from vpsmcp.doctor.model import ProbeError
 from vpsmcp.doctor.target import DEFAULT_PORTS
+from vpsmcp.trace.verdict import DOCTOR_MARK
 
 MAX_BODY = 1 << 20
 READ_SIZE = 65536
@@ -128,7 +129,7 @@ class Probe:
 
     timeout: float
     ca_file: str | None = None
-    user_agent: str = "Claude-User (vpsmcp doctor)"
+    user_agent: str = f"Claude-User {DOCTOR_MARK}"  # Claude's, marked: vpsmcp's trace labels the flow
     pins: dict[str, str] = field(default_factory=dict)
     dates: list[tuple[float, str]] = field(default_factory=list)
     verify: bool = True

@@ -135,7 +135,7 @@ def flows(tracer: Tracer) -> list[FlowRow]:
             continue
         rows.append(FlowRow(
             flow.id, flow.client_id or "-", f"{flow.address} {flow.user_agent}".strip(), flow.requests, flow.errors,
-            when(last.t), last.route, last.status, last.outcome, last.error, judge(flow.steps, last).sentence,
+            when(last.t), last.route, last.status, last.outcome, last.error, judge(flow.steps, last, flow.user_agent).sentence,
         ))
     return rows
 

@@ -17,7 +17,7 @@ from vpsmcp.errors import VpsmcpError
 from vpsmcp.trace.journal import FILE_NAME
 from vpsmcp.trace.reading import History, Tally, follow, read_histories
 from vpsmcp.trace.steps import Step
-from vpsmcp.trace.verdict import judge
+from vpsmcp.trace.verdict import is_doctor, judge
 
 ROUTE_WIDTH = 48
 
@@ -81,10 +81,13 @@ def _wanted(flow_id: str, client_id: Any, args: argparse.Namespace) -> bool:
 
 def render_history(history: History) -> str:
     """A flow as text: a heading, one line per step or tally, and the verdict."""
+    doctor = is_doctor(history.user_agent)
     head = [f"flow {history.id}"]
-    if history.client_id:
+    if history.client_id and not doctor:  # the doctor's client ids are made up on purpose
         head.append(f"client {history.client_id}")
     head += [history.address or "-", history.user_agent or "(no user agent)"]
+    if doctor:
+        head.append("vpsmcp doctor's probes")
     lines = [" · ".join(head)]
     for entry in history.entries:
         if isinstance(entry, Tally):
@@ -96,7 +99,7 @@ def render_history(history: History) -> str:
         if origin and origin != (history.address, history.user_agent):
             line += f"  [from {origin[0]} {origin[1]}]".rstrip()
         lines.append(line)
-    lines.append(f"  ⇒ {judge(history.steps).sentence}")
+    lines.append(f"  ⇒ {judge(history.steps, user_agent=history.user_agent).sentence}")
     return "\n".join(lines)
 
 

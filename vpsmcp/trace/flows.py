@@ -13,7 +13,10 @@ opens the consent page):
   (a client registering again is a new attempt);
 - a request with no client id goes to the newest flow of its address and user
   agent, and starts one only if it is a step of a connection (never a stray
-  path a scanner tried);
+  path a scanner tried); but one that *opens* a connection (the first 401
+  challenge: no token at all) after that flow already has a client starts a
+  new flow — clients share user agents (the TypeScript SDK's and Gemini CLI's
+  are both a bare ``node``), and a new client's login is not the old one's;
 - a flow quiet for ``IDLE`` seconds is over: the next request starts a new one.
 
 Steps are kept in full up to ``MAX_STEPS``; a request just like the previous
@@ -100,7 +103,8 @@ class FlowBook:
         self._by_client: dict[str, Flow] = {}
         self._by_pair: dict[Pair, Flow] = {}
 
-    def place(self, client_id: str | None, pair: Callable[[], Pair], now: float, may_start: bool) -> Flow | None:
+    def place(self, client_id: str | None, pair: Callable[[], Pair], now: float, may_start: bool,
+              opens: bool = False) -> Flow | None:
         """The flow a request belongs to (see the module docstring); ``None`` when it starts none."""
         if client_id is not None:
             flow = self._live(self._by_client.get(client_id), now)
@@ -112,6 +116,8 @@ class FlowBook:
                 self._by_client[client_id] = flow
         else:
             flow = self._live(self._by_pair.get(pair()), now)
+            if flow is not None and opens and flow.client_id is not None:
+                flow = None  # a new client behind the same address and user agent
             if flow is None:
                 if not may_start:
                     return None

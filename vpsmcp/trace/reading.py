@@ -91,7 +91,7 @@ def read_histories(path: Path) -> list[History]:
     return list(found.values())
 
 
-def follow(path: Path, interval: float = 0.5) -> Iterator[dict[str, Any]]:
+def follow(path: Path, interval: float = 0.05) -> Iterator[dict[str, Any]]:
     """Entries appended to ``path`` from now on; survives rotation (a new file is read from its start)."""
     position, inode = _end_of(path)
     while True:

@@ -21,10 +21,11 @@ from vpsmcp.trace.flows import Flow, FlowBook
 from vpsmcp.trace.journal import FILE_NAME, Journal
 from vpsmcp.trace.metrics import Metrics
 from vpsmcp.trace.pending import CURRENT, MAX_ERROR_BODY, Pending
-from vpsmcp.trace.steps import UNTRACED, Note, Step, clip, describe, is_error
+from vpsmcp.trace.steps import CHALLENGE, UNTRACED, Note, Step, clip, describe, is_error
 from vpsmcp.transport.era import Decision
 
-FLUSH_INTERVAL = 1.0
+FLUSH_INTERVAL = 1.0  # tallies of counted-only requests
+FLUSH_DELAY = 0.05  # a written step reaches the file (logs --follow, the status page) this soon
 QUIRK_SUBJECT = "client quirk:"
 ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 CAPTURED = frozenset({"token", "register"})
@@ -39,6 +40,7 @@ class Tracer:
         self.trusted = trusted
         self.metrics = Metrics()
         self._untold: set[Flow] = set()
+        self._flush_soon: asyncio.TimerHandle | None = None
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, flows: int, max_bytes: int, keep: int,
@@ -82,7 +84,8 @@ class Tracer:
         self.metrics.answered(pending.label, pending.status, time.monotonic() - pending.started, now, error)
         if pending.kind in UNTRACED:
             return
-        flow = self.book.place(pending.client_id, pending.pair, now, pending.kind != "other")
+        flow = self.book.place(pending.client_id, pending.pair, now, pending.kind != "other",
+                               opens=pending.refused == CHALLENGE)
         if flow is not None:
             if pending.quirk is not None and pending.quirk[0] not in flow.quirks:
                 flow.quirks.add(pending.quirk[0])  # said once per flow; later requests are only counted
@@ -108,6 +111,21 @@ class Tracer:
         if flow.client_id is not None:
             entry["client"] = flow.client_id
         self.journal.add(entry)
+        self._soon()
+
+    def _soon(self) -> None:
+        """Flush within ``FLUSH_DELAY``, batching what arrives meanwhile (no loop: the next flush writes it)."""
+        if self._flush_soon is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._flush_soon = loop.call_later(FLUSH_DELAY, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_soon = None
+        self.flush()
 
     # -- the observers ----------------------------------------------------
     def client(self, client_id: str | None, event: str = "", detail: str = "") -> None:

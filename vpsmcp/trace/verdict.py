@@ -52,8 +52,20 @@ class Verdict:
     complete: bool  # reached the end, or the owner said no: nothing is missing
 
 
-def judge(steps: Sequence[Step], last: Step | None = None) -> Verdict:
-    """The verdict on a flow's ``steps``; ``last`` is its latest request when it was not kept."""
+DOCTOR_MARK = "(vpsmcp doctor)"  # in the user agent of every request vpsmcp doctor makes (doctor/probe.py)
+DOCTOR = Verdict("", "vpsmcp doctor testing this server: the refusals it provoked were asked for; "
+                 "its own report says what failed", True)
+
+
+def is_doctor(user_agent: str) -> bool:
+    return DOCTOR_MARK in user_agent
+
+
+def judge(steps: Sequence[Step], last: Step | None = None, user_agent: str = "") -> Verdict:
+    """The verdict on a flow's ``steps``; ``last`` is its latest request when it was not kept.
+    A flow of the doctor's probes is said to be one (it provokes refusals on purpose)."""
+    if is_doctor(user_agent):
+        return DOCTOR
     last = last or (steps[-1] if steps else None)
     denied = next((s for s in steps if s.stage == "denied"), None)
     best: Step | None = None
