@@ -6,9 +6,12 @@ state directory, the words read off stderr and stdout.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
 
 from tests.support import ROOT, ServerProcess, clean_env, serve_from_checkout
 
@@ -101,3 +104,22 @@ def test_the_small_ones_version_an_empty_audit_the_readme_paths_and_the_units_do
     assert "python3 vpsmcp.pyz" not in readme and "python3 dist/vpsmcp.pyz serve" in readme
     unit = (ROOT / "systemd" / "vpsmcp.service").read_text()
     assert "Documentation=https://github.com/vpsmcp/vpsmcp" not in unit  # a repository that does not exist
+
+
+def test_under_systemd_serve_says_ready_once_it_answers_and_stopping_on_sigterm(tmp_path: Path) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    argv = [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp_path / "state")]
+    server = ServerProcess(argv, env={**clean_env(tmp_path), "NOTIFY_SOCKET": str(tmp_path / "notify")}, cwd=tmp_path)
+    try:
+        server.start()
+        ready = notify.recv(4096).decode()
+        assert ready.splitlines()[0] == "READY=1" and f"STATUS=serving on {server.url}" in ready
+        assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()
+    assert notify.recv(4096) == b"STOPPING=1"
+    notify.close()
+    unit = (ROOT / "systemd" / "vpsmcp.service").read_text()
+    assert "\nType=notify\n" in unit and "\nBefore=nginx.service\n" in unit  # nginx starts once vpsmcp answers

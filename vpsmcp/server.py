@@ -19,7 +19,7 @@ from collections.abc import Callable
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from vpsmcp import __version__
+from vpsmcp import __version__, sd_notify
 from vpsmcp.app import create_app
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.logs import AccessLogger, access_log, log
@@ -88,5 +88,13 @@ async def serve(runtime: Runtime, sock: socket.socket, first_start: Callable[[],
     # cyclic collector, whose full passes over it stalled requests for tens of ms.
     gc.collect()
     gc.freeze()
-    await hypercorn_serve(app, hconfig, shutdown_trigger=runtime.shutting_down.wait)
+    async def stop_when_asked() -> None:
+        await runtime.shutting_down.wait()
+        sd_notify.notify("STOPPING=1")
+
+    async def ready() -> None:  # registered last: runs once every other start-up hook has
+        sd_notify.notify(f"READY=1\nSTATUS=serving on {listening}")
+
+    app.before_serving(ready)
+    await hypercorn_serve(app, hconfig, shutdown_trigger=stop_when_asked)
     log.info("vpsmcp stopped")
