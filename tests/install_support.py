@@ -44,6 +44,7 @@ class Host:
     root: Path
     fail: str = ""  # a command starting with this fails
     unhealthy: int = 0  # this many health checks fail
+    unreachable: str = ""  # the site check through nginx fails with this cause
     commands: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
 
@@ -65,6 +66,11 @@ class Host:
         if self.unhealthy:
             self.unhealthy -= 1
             raise InstallError(f"{url} did not answer (simulated)")
+
+    def check_site(self, url: str) -> None:
+        self.checks.append(url)
+        if self.unreachable:
+            raise InstallError(f"{url}: {self.unreachable}")
 
 
 def make_root(tmp_path: Path) -> Path:

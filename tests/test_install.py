@@ -92,6 +92,23 @@ def test_once_the_certificate_exists_install_switches_the_site_to_https_only(roo
     assert not any("certbot" in note for note in plan.notes)
 
 
+def test_a_site_that_a_client_cannot_reach_through_nginx_fails_install_and_the_previous_site_is_served(
+        root: Path) -> None:
+    install(root, Host(root), public_url=URL)
+    before = tree(root)
+    live = at(root, "/etc/letsencrypt/live/mcp.example.com")
+    live.mkdir(parents=True)
+    for name in ("fullchain.pem", "privkey.pem"):
+        (live / name).write_text("x")
+    host = Host(root, unreachable="port 443 is held by apache2 (pid 812), not nginx")
+    with pytest.raises(InstallError, match="held by apache2.*put back.*ran `systemctl reload-or-restart nginx.service` again"):
+        install(root, host)
+    assert {k: v for k, v in tree(root).items() if not k.startswith("etc/letsencrypt")} == before
+    assert host.commands == ["nginx -t", "systemctl reload-or-restart nginx.service",
+                             "systemctl reload-or-restart nginx.service"]  # the second serves the old site again
+    assert host.checks == [URL + "/healthz"]
+
+
 def test_a_failed_nginx_check_puts_the_previous_site_back(root: Path) -> None:
     install(root, Host(root), public_url=URL)
     before = tree(root)

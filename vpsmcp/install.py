@@ -36,7 +36,7 @@ from vpsmcp.install_layout import (
     System,
     letsencrypt_paths,
 )
-from vpsmcp.install_plan import CheckHealth, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
+from vpsmcp.install_plan import CheckHealth, CheckSite, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
 from vpsmcp.install_site import Site, upstream_of
 from vpsmcp.install_templates import UNIT as UNIT_FILE, deploy_file
 from vpsmcp.oauth.owner import hash_password
@@ -125,7 +125,7 @@ def plan_install(request: InstallRequest, system: System) -> InstallPlan:
     b.file(nginx.site, (site.render() if has_certificate else site.render_acme()).encode(), 0o644, "the nginx site")
     if nginx.enabled_link:
         b.link(nginx.enabled_link, nginx.site, "enables the site")
-    b.commands(config, nginx)
+    b.commands(config, nginx, config.server.public_url + "/healthz" if has_certificate else None)
     notes = _notes(config.server.public_url, has_certificate, hostname, password is not None) + grants.notes
     return InstallPlan(Plan("install vpsmcp", tuple(b.steps), tuple(b.unchanged), notes), password)
 
@@ -219,7 +219,7 @@ class Builder:
     def run(self, argv: tuple[str, ...], why: str) -> None:
         self.steps.append(Run(argv, why))
 
-    def commands(self, config: Config, nginx: NginxLayout) -> None:
+    def commands(self, config: Config, nginx: NginxLayout, https_url: str | None) -> None:
         """The commands that make the running system follow the files that changed."""
         site_changed = bool(self.changed & set(nginx.paths()))
         if site_changed:
@@ -235,5 +235,8 @@ class Builder:
             url = f"http://{upstream_of(config)}/healthz"
             self.steps.append(CheckHealth(url, "the service answers before nginx sends it traffic"))
         if site_changed:
-            self.run(("systemctl", "reload-or-restart", "nginx.service"), "serve the new site")
+            self.steps.append(Run(("systemctl", "reload-or-restart", "nginx.service"), "serve the new site",
+                                  again_on_undo=True))
+        if self.steps and https_url is not None:
+            self.steps.append(CheckSite(https_url, "a client reaches vpsmcp through nginx by its name, with TLS"))
 

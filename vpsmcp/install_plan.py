@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from vpsmcp import site_check
 from vpsmcp.atomic import fsync_dir, write_atomic
 from vpsmcp.errors import InstallError
 
 COMMAND_TIMEOUT = 300.0
 HEALTH_TIMEOUT = 20.0
+SITE_TIMEOUT = 5.0
 
 
 class Runner(Protocol):
@@ -42,6 +44,9 @@ class Runner(Protocol):
 
     def check_health(self, url: str) -> None:
         """Wait until ``url`` answers 200; raise ``InstallError`` if it does not in time."""
+
+    def check_site(self, url: str) -> None:
+        """Fetch the public ``url`` through the local nginx as a client would; raise ``InstallError`` saying why not."""
 
 
 class SystemRunner:
@@ -72,6 +77,16 @@ class SystemRunner:
             time.sleep(0.5)
         raise InstallError(f"{url} did not answer within {HEALTH_TIMEOUT:.0f} s ({problem}); see journalctl -u vpsmcp")
 
+    def check_site(self, url: str) -> None:
+        deadline = time.monotonic() + SITE_TIMEOUT  # nginx's workers take the new site a moment after the reload
+        while True:
+            try:
+                return site_check.check_site(url)
+            except InstallError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
 
 @dataclass(slots=True)
 class RecordingRunner:
@@ -84,6 +99,9 @@ class RecordingRunner:
         self.commands.append(tuple(argv))
 
     def check_health(self, url: str) -> None:
+        self.checks.append(url)
+
+    def check_site(self, url: str) -> None:
         self.checks.append(url)
 
 
@@ -186,6 +204,7 @@ class Run:
     argv: tuple[str, ...]
     why: str
     stdin: bytes | None = None
+    again_on_undo: bool = False  # run again after a failure put the files back (nginx: serve the old site)
 
     def describe(self) -> list[str]:
         return [f"run `{shlex.join(self.argv)}`: {self.why}"]
@@ -208,7 +227,21 @@ class CheckHealth:
         target.runner.check_health(self.url)
 
 
-Step = WriteFile | MakeDir | Symlink | Remove | Run | CheckHealth
+@dataclass(frozen=True, slots=True)
+class CheckSite:
+    """Fetch the public site's ``/healthz`` through the local nginx, as a client will (site_check.py)."""
+
+    url: str
+    why: str
+
+    def describe(self) -> list[str]:
+        return [f"check {self.url} through the local nginx: {self.why}"]
+
+    def apply(self, target: Target) -> None:
+        target.runner.check_site(self.url)
+
+
+Step = WriteFile | MakeDir | Symlink | Remove | Run | CheckHealth | CheckSite
 FILE_STEPS = (WriteFile, MakeDir, Symlink, Remove)
 
 
@@ -252,8 +285,17 @@ def carry_out(plan: Plan, target: Target, report: Callable[[Step], None]) -> Non
     except (InstallError, OSError) as exc:
         for path, before in reversed(saved):
             before.restore(path)
+        again = []
+        for step in plan.steps:
+            if isinstance(step, Run) and step.again_on_undo and step.describe()[0] in done:
+                try:
+                    step.apply(target)
+                    again.append(f"ran `{shlex.join(step.argv)}` again")
+                except InstallError as second:
+                    again.append(f"could not run `{shlex.join(step.argv)}` again: {second}")
         ran = [line for line in done if line.startswith(("run ", "check "))]
         after = f"; already done, not undone: {'; '.join(ran)}" if ran else ""
+        after += f"; {'; '.join(again)}" if again else ""
         problem = exc if isinstance(exc, InstallError) else f"{exc.strerror or exc}: {exc.filename}"
         raise InstallError(f"{problem} (the files changed were put back{after})") from None
 
