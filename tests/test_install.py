@@ -92,14 +92,20 @@ def test_once_the_certificate_exists_install_switches_the_site_to_https_only(roo
     assert not any("certbot" in note for note in plan.notes)
 
 
-def test_a_site_that_a_client_cannot_reach_through_nginx_fails_install_and_the_previous_site_is_served(
-        root: Path) -> None:
+def installed_then_certified(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Install (the certbot-only site), then give it a certificate; the tree as it was before the certificate."""
     install(root, Host(root), public_url=URL)
     before = tree(root)
     live = at(root, "/etc/letsencrypt/live/mcp.example.com")
     live.mkdir(parents=True)
     for name in ("fullchain.pem", "privkey.pem"):
         (live / name).write_text("x")
+    return before
+
+
+def test_a_site_that_a_client_cannot_reach_through_nginx_fails_install_and_the_previous_site_is_served(
+        root: Path) -> None:
+    before = installed_then_certified(root)
     host = Host(root, unreachable="port 443 is held by apache2 (pid 812), not nginx")
     with pytest.raises(InstallError, match="held by apache2.*put back.*ran `systemctl reload-or-restart nginx.service` again"):
         install(root, host)
@@ -110,12 +116,7 @@ def test_a_site_that_a_client_cannot_reach_through_nginx_fails_install_and_the_p
 
 
 def test_a_failed_nginx_check_puts_the_previous_site_back(root: Path) -> None:
-    install(root, Host(root), public_url=URL)
-    before = tree(root)
-    live = at(root, "/etc/letsencrypt/live/mcp.example.com")
-    live.mkdir(parents=True)
-    for name in ("fullchain.pem", "privkey.pem"):
-        (live / name).write_text("x")
+    before = installed_then_certified(root)
     host = Host(root, fail="nginx -t")
     with pytest.raises(InstallError, match="nginx -t.*failed.*put back"):
         install(root, host)

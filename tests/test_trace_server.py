@@ -7,6 +7,7 @@ directory, the way the owner reads it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import IO
 from pathlib import Path
 
 import httpx
@@ -115,54 +117,46 @@ def test_logs_filters_by_flow_and_refuses_an_unknown_one(server: ServerProcess, 
     assert status == 1 and out == "" and "no flow matching --flow zzzz" in err
 
 
-def test_logs_follow_prints_steps_as_they_happen(server: ServerProcess) -> None:
+@contextlib.contextmanager
+def following(server: ServerProcess) -> Iterator[IO[str]]:
+    """``vpsmcp logs --follow`` on ``server``'s state, started; its output. It must end on SIGINT with 0."""
     state = state_of(server)
     follower = subprocess.Popen(
         [sys.executable, "-m", "vpsmcp", "logs", "--follow", "--state-dir", str(state)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(state.parent), cwd=ROOT,
     )
+    assert follower.stdout is not None
     try:
-        assert follower.stdout is not None
         assert "following" in follower.stdout.readline()
-        with httpx.Client(timeout=10) as http:
-            client = register(http, server.url)
-        deadline = time.monotonic() + 10
-        line = ""
-        while time.monotonic() < deadline and client.client_id not in line:
-            line = follower.stdout.readline()
-        assert re.search(rf"POST /register +201 +registered client {client.client_id}", line), line
+        yield follower.stdout
     finally:
         follower.send_signal(signal.SIGINT)
         status = follower.wait(10)
-        if follower.stdout is not None:
-            follower.stdout.close()
+        follower.stdout.close()
     assert status == 0
 
 
+def test_logs_follow_prints_steps_as_they_happen(server: ServerProcess) -> None:
+    with following(server) as output, httpx.Client(timeout=10) as http:
+        client = register(http, server.url)
+        deadline = time.monotonic() + 10
+        line = ""
+        while time.monotonic() < deadline and client.client_id not in line:
+            line = output.readline()
+        assert re.search(rf"POST /register +201 +registered client {client.client_id}", line), line
+
+
 def test_logs_follow_shows_a_request_within_100_ms_of_its_end(server: ServerProcess) -> None:
-    state = state_of(server)
-    follower = subprocess.Popen(
-        [sys.executable, "-m", "vpsmcp", "logs", "--follow", "--state-dir", str(state)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(state.parent), cwd=ROOT,
-    )
-    try:
-        assert follower.stdout is not None
-        assert "following" in follower.stdout.readline()
-        delays = []
-        with httpx.Client(timeout=10) as http:
-            for _ in range(5):
-                client = register(http, server.url)
-                answered = time.monotonic()
-                line = ""
-                while client.client_id not in line:
-                    line = follower.stdout.readline()
-                delays.append(time.monotonic() - answered)
-        assert sorted(delays)[2] < 0.1, f"median {sorted(delays)[2] * 1000:.0f} ms (all: {delays})"
-    finally:
-        follower.send_signal(signal.SIGINT)
-        follower.wait(10)
-        if follower.stdout is not None:
-            follower.stdout.close()
+    delays = []
+    with following(server) as output, httpx.Client(timeout=10) as http:
+        for _ in range(5):
+            client = register(http, server.url)
+            answered = time.monotonic()
+            line = ""
+            while client.client_id not in line:
+                line = output.readline()
+            delays.append(time.monotonic() - answered)
+    assert sorted(delays)[2] < 0.1, f"median {sorted(delays)[2] * 1000:.0f} ms (all: {delays})"
 
 
 def test_the_doctors_own_requests_are_labelled_as_the_doctors(server: ServerProcess) -> None:
