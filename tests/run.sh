@@ -123,5 +123,31 @@ fi
 command -v chromium >/dev/null || fail "chromium did not install (Debian package chromium)"
 # --- end status page ----------------------------------------------------------
 
+# --- a real systemd host: Debian 12 booted by systemd-nspawn -------------------
+# tests/test_systemd_host.py installs the built pyz on a debootstrapped bookworm
+# booted with systemd as PID 1 (Debian's nginx in it). The root is made once
+# into .cache/debian-bookworm (about a minute and 310 MB from Debian's mirror),
+# built aside and renamed, so a cut-off build is never used.
+host_missing=""
+command -v debootstrap >/dev/null || host_missing="$host_missing debootstrap"
+command -v systemd-nspawn >/dev/null || host_missing="$host_missing systemd-container"
+if [ -n "$host_missing" ]; then
+  [ "$(id -u)" = 0 ] || fail "the systemd host test needs:$host_missing (apt-get install$host_missing, as root)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $host_missing; } >&2 \
+    || fail "could not install$host_missing with apt-get"
+fi
+debian_root="$PWD/.cache/debian-bookworm"
+if [ ! -x "$debian_root/usr/lib/systemd/systemd" ]; then
+  rm -rf "$debian_root.partial"
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,nginx,curl,ca-certificates,iproute2 \
+      bookworm "$debian_root.partial" http://deb.debian.org/debian >&2 \
+    || fail "debootstrap of Debian bookworm into $debian_root.partial failed (Debian's mirror unreachable?)"
+  rm -rf "$debian_root" && mv "$debian_root.partial" "$debian_root"
+fi
+[ -x "$debian_root/usr/lib/systemd/systemd" ] || fail "no systemd in $debian_root"
+export VPSMCP_DEBIAN_ROOT="$debian_root"
+# --- end systemd host -----------------------------------------------------------
+
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest "$@"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 from pathlib import Path
@@ -24,6 +25,7 @@ from vpsmcp.errors import InstallError
 NGINX_ERROR_LOG = Path("/var/log/nginx/error.log")
 TIMEOUT = 10.0
 _LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
+_CAUSE = re.compile(r"\(\d+: [^)]+\)")  # an errno and its words, as nginx logs them
 
 
 def check_site(url: str, address: str = "127.0.0.1", ca_file: str | None = None,
@@ -98,7 +100,11 @@ def _logged(error_log: Path) -> str:
     except OSError:
         return ""
     bad = [line for line in lines if any(level in line for level in ("[emerg]", "[alert]", "[crit]", "[error]"))]
-    return f"; nginx's error log says: {bad[-1].strip()}" if bad else ""
+    # The newest line with a cause ("bind() to 0.0.0.0:443 failed (98: Address already in use)") says more
+    # than the "still could not bind()" that follows it.
+    caused = [line for line in bad if _CAUSE.search(line)]
+    chosen = caused or bad
+    return f"; nginx's error log says: {chosen[-1].strip()}" if chosen else ""
 
 
 def listeners(port: int) -> list[str]:
