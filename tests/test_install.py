@@ -131,6 +131,16 @@ def test_a_failed_first_install_leaves_no_file_behind(root: Path) -> None:
     assert tree(root) == before | {"etc/passwd": tree(root)["etc/passwd"]}
 
 
+def test_a_first_install_failing_after_the_service_started_stops_and_disables_it_again(root: Path) -> None:
+    host = Host(root, unhealthy=1)  # vpsmcp.service started, then did not answer
+    with pytest.raises(InstallError, match="undid with `systemctl disable --now vpsmcp.service`"):
+        install(root, host, public_url=URL)
+    enable = host.commands.index("systemctl enable --now vpsmcp.service")
+    disable = host.commands.index("systemctl disable --now vpsmcp.service")
+    assert enable < disable < host.commands.index("systemctl daemon-reload", enable)  # then systemd forgets the unit
+    assert not at(root, UNIT).exists()
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [

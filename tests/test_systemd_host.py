@@ -136,6 +136,8 @@ def test_install_on_a_real_systemd_host_fails_on_a_taken_port_then_passes_and_su
     assert "port 443 is held by python3" in refused.stderr and "Address already in use" in refused.stderr, refused.stderr
     assert "put back" in refused.stderr
     assert not (host.root / "etc/nginx/sites-enabled/vpsmcp.conf").exists()  # the broken site is not left enabled
+    assert host.run("systemctl", "is-active", "vpsmcp.service", check=False).stdout.strip() != "active"
+    assert host.run("systemctl", "is-enabled", "vpsmcp.service", check=False).stdout.strip() != "enabled"
 
     host.run("systemctl", "stop", "squatter")
     installed = install(host)

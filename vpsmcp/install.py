@@ -225,12 +225,14 @@ class Builder:
         if site_changed:
             self.run(("nginx", "-t"), "check the whole nginx configuration before reloading it")
         if self.changed & {UNIT, DROPIN}:
-            self.run(("systemctl", "daemon-reload"), "systemd reads the unit again")
+            self.steps.append(Run(("systemctl", "daemon-reload"), "systemd reads the unit again", again_on_undo=True))
         service_changed = self.changed & {PYZ, UNIT, DROPIN, CONFIG, OWNER_PASSWORD, POLKIT_RULE}
         if not self.system.exists(ENABLED_LINK):
-            self.run(("systemctl", "enable", "--now", "vpsmcp.service"), "start now and at every boot")
+            self.steps.append(Run(("systemctl", "enable", "--now", "vpsmcp.service"), "start now and at every boot",
+                                  undo=("systemctl", "disable", "--now", "vpsmcp.service")))
         elif service_changed:
-            self.run(("systemctl", "restart", "vpsmcp.service"), "run what changed")
+            self.steps.append(Run(("systemctl", "restart", "vpsmcp.service"), "run what changed",
+                                  again_on_undo=True))  # after a failure: the previous program and config
         if service_changed or not self.system.exists(ENABLED_LINK):
             url = f"http://{upstream_of(config)}/healthz"
             self.steps.append(CheckHealth(url, "the service answers before nginx sends it traffic"))

@@ -205,6 +205,7 @@ class Run:
     why: str
     stdin: bytes | None = None
     again_on_undo: bool = False  # run again after a failure put the files back (nginx: serve the old site)
+    undo: tuple[str, ...] = ()  # what takes it back, run before the files are put back (enable → disable)
 
     def describe(self) -> list[str]:
         return [f"run `{shlex.join(self.argv)}`: {self.why}"]
@@ -283,21 +284,26 @@ def carry_out(plan: Plan, target: Target, report: Callable[[Step], None]) -> Non
             done.append(step.describe()[0])
             report(step)
     except (InstallError, OSError) as exc:
+        ran_steps = [s for s in plan.steps if isinstance(s, Run) and s.describe()[0] in done]
+        said = [_try(target, s.undo, "undid with") for s in reversed(ran_steps) if s.undo]
         for path, before in reversed(saved):
             before.restore(path)
-        again = []
-        for step in plan.steps:
-            if isinstance(step, Run) and step.again_on_undo and step.describe()[0] in done:
-                try:
-                    step.apply(target)
-                    again.append(f"ran `{shlex.join(step.argv)}` again")
-                except InstallError as second:
-                    again.append(f"could not run `{shlex.join(step.argv)}` again: {second}")
-        ran = [line for line in done if line.startswith(("run ", "check "))]
-        after = f"; already done, not undone: {'; '.join(ran)}" if ran else ""
-        after += f"; {'; '.join(again)}" if again else ""
+        said += [_try(target, s.argv, "ran", " again") for s in ran_steps if s.again_on_undo]
+        kept = [line for line in done if line.startswith(("run ", "check "))
+                and not any(line == s.describe()[0] for s in ran_steps if s.undo or s.again_on_undo)]
+        after = f"; already done, not undone: {'; '.join(kept)}" if kept else ""
+        after += f"; {'; '.join(said)}" if said else ""
         problem = exc if isinstance(exc, InstallError) else f"{exc.strerror or exc}: {exc.filename}"
         raise InstallError(f"{problem} (the files changed were put back{after})") from None
+
+
+def _try(target: Target, argv: tuple[str, ...], verb: str, suffix: str = "") -> str:
+    """Run a command that takes a failed plan back; what happened, in words (it never raises)."""
+    try:
+        target.runner.run(argv)
+    except InstallError as exc:
+        return f"could not run `{shlex.join(argv)}`{suffix}: {exc}"
+    return f"{verb} `{shlex.join(argv)}`{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
