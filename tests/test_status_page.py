@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.oauth_flow import set_password
+from tests.oauth_flow import register, set_password
 from tests.oauth_server import call_tool, oauth_server
 from tests.support import ROOT, ServerProcess
 from tests.trace_support import PASSWORD, challenge, discover, log_in, mcp_session, traced_server
@@ -189,3 +190,13 @@ def test_chromium_renders_the_page_and_the_login_form_without_javascript(server:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     login = headless(tmp_path, "--dump-dom", f"{server.url}/status").stdout  # follows the 303, no script needed
     assert 'type="password"' in login and 'name="csrf"' in login
+
+
+def test_a_request_shows_on_the_status_page_as_soon_as_it_is_answered(server: ServerProcess) -> None:
+    with browser("198.51.100.77") as owner, httpx.Client(timeout=10) as client:
+        assert log_in_as_owner(owner, server.url).status_code == 303
+        registered = register(client, server.url, client_name="status-promptness")
+        started = time.monotonic()
+        page = owner.get(f"{server.url}/status")
+        took = time.monotonic() - started
+    assert registered.client_id in page.text and took < 0.1, took
