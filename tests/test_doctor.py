@@ -95,7 +95,9 @@ def test_healthy_vpsmcp_passes_every_step_after_login(oauth_vpsmcp: ServerProces
     report = json.loads(out)
     assert status == 0, out + err
     assert report["verdict"] == "pass"
-    assert {name for name, status in statuses(report).items() if status != "pass"} == {"TLS"}  # plain http
+    # plain http; and the doctor's registration as Claude stays (vpsmcp offers no RFC 7592 deletion), said as such
+    assert {name for name, status in statuses(report).items() if status != "pass"} == {"TLS", "clean up"}
+    assert statuses(report)["clean up"] == "skip"
     checks = by_name(report)
     assert "vpsmcp" in checks["clock"]["summary"]
     assert checks["tool call"]["summary"].startswith("called ")
@@ -140,6 +142,15 @@ def test_unauthenticated_oauth_vpsmcp_passes_discovery_and_asks_for_login(
                  "registration", "authorize", "token endpoint", "legacy SSE", "WebSocket"):
         assert checks[name]["status"] == "pass", checks[name]
     assert "--login" in checks["initialize"]["summary"] and checks["initialize"]["status"] == "skip"
+    # it never got as far as a session: said so, not "the server issues no session ids"
+    assert checks["sessions"]["status"] == "skip" and "--login" in checks["sessions"]["summary"], checks["sessions"]
+
+
+def test_a_loopback_address_without_local_is_no_dns_record_to_publish(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["doctor", "http://127.0.0.1:9/mcp", "--json", "--timeout", "2"], env={})
+    dns = by_name(json.loads(capsys.readouterr().out))["DNS"]
+    assert status == 1 and dns["status"] == "fail"
+    assert "A record" not in dns["fix"] and "--local" in dns["fix"], dns
 
 
 def test_wrong_public_url_is_flagged_with_the_setting_to_change(

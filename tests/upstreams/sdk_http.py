@@ -79,8 +79,15 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    # ``sse``: the 2024-11-05 HTTP+SSE transport at /sse instead of Streamable HTTP at /mcp.
-    app = server.sse_app() if sys.argv[1:] == ["sse"] else server.streamable_http_app()
+    # ``sse``: the 2024-11-05 HTTP+SSE transport at /sse instead of Streamable HTTP at /mcp;
+    # ``stateless``: Streamable HTTP without sessions, answering JSON (stateless_http, json_response).
+    mode = sys.argv[1:]
+    if mode == ["sse"]:
+        app = server.sse_app()
+    elif mode == ["stateless"]:
+        app = server.streamable_http_app(stateless_http=True, json_response=True)
+    else:
+        app = server.streamable_http_app()
     config = uvicorn.Config(app, log_level="warning", loop="asyncio", http="h11", lifespan="on")
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])

@@ -4,7 +4,10 @@ Older clients still use ``/sse``: its stream opens with an ``endpoint`` event
 naming where to POST, and answers travel on the stream. Each protected path
 needs its own challenge and metadata: a client configured with ``/sse``
 refuses metadata whose ``resource`` is ``/mcp``. A server that offers neither
-is fine (skipped); vpsmcp offers both, so a 404 there means the proxy.
+is fine (skipped): a 404, 405 or 403 on a path it does not serve is "not
+offered", never "blocked by a proxy" — the official Python SDK answers an
+upgrade at ``/ws`` with 403. vpsmcp offers both, so there such an answer
+means the proxy in front.
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ OWN_METADATA = Fix(
 )
 
 
-def _absent(run: Run, path: str) -> Outcome:
+NOT_OFFERED = frozenset({403, 404, 405})  # what servers answer on a path they do not serve
+
+
+def _absent(run: Run, path: str, status: int = 404) -> Outcome:
     if run.facts.vpsmcp is not None:
         fix = fixes.WEBSOCKET if path == "/ws" else fixes.LEGACY_PATH
-        return warned(f"{path} answers 404", f"vpsmcp serves {path}, so the proxy in front does not pass it",
+        return warned(f"{path} answers {status}", f"vpsmcp serves {path}, so the proxy in front does not pass it",
                       run.fix(fix))
-    return skipped(f"not offered ({path} answers 404); only older clients need it")
+    return skipped(f"not offered ({path} answers {status}); only older clients need it")
 
 
 def legacy_sse(run: Run) -> Outcome:
@@ -129,8 +135,8 @@ def websocket(run: Run) -> Outcome:
     url = run.target.at("/ws")
     handshake, ws = WebSocket.connect(run.probe, url, run.auth_headers(), "mcp", run.options.timeout)
     if ws is None:
-        if handshake.status == 404:
-            return _absent(run, "/ws")
+        if handshake.status in NOT_OFFERED:
+            return _absent(run, "/ws", handshake.status)
         bearer = bearer_of(handshake.headers.get("www-authenticate"))
         if handshake.status == 401 and not run.facts.token and bearer and "resource_metadata" in bearer.params:
             return _own_metadata(run, "/ws", url, bearer.params["resource_metadata"])

@@ -69,6 +69,11 @@ def dns(run: Run) -> Outcome:
         return failed(f"{host} has no IPv4 address ({shown})", "Claude's connector connects over IPv4 only",
                       run.fix(fixes.DNS))
     if internal and not run.options.local:
+        if host in v4 + v6:  # an address, not a name: no DNS record to publish
+            return failed(f"{host} is a private or loopback address", "Claude's connector reaches only public "
+                          "https names; this address is not one",
+                          "check the public URL instead (https://YOUR.DOMAIN/mcp), or add --local to check a "
+                          "server on this machine or network")
         return failed(f"{host} → {shown}: {', '.join(internal)} is private or loopback",
                       "Claude refuses a name with any private or loopback address, before sending a request",
                       run.fix(fixes.DNS))

@@ -112,6 +112,8 @@ def tools_list(run: Run) -> Outcome:
 
 def sessions(run: Run) -> Outcome:
     if not run.facts.session:
+        if (skip := run.needs_access()) is not None:  # it never got as far as a session
+            return skip
         return skipped("the server issues no session ids")
     missing = rpc.post(run.probe, run.target.url, rpc.request(3, "tools/list", {}), run.auth_headers())
     unknown = _post_as_session(run, rpc.request(4, "tools/list", {}), session=UNKNOWN_SESSION)

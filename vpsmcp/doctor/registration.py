@@ -107,8 +107,25 @@ def token_endpoint(run: Run) -> Outcome:
     return passed("a wrong code gets 400 invalid_grant, an unknown client 401 invalid_client")
 
 
+def clean_up(run: Run) -> Outcome:
+    """Leave nothing behind: delete the doctor's registration where the server offers RFC 7592, else say so."""
+    client = run.facts.client
+    if client is None:
+        return skipped("the doctor registered nothing")
+    uri, token = client.get("registration_client_uri"), client.get("registration_access_token")
+    if not isinstance(uri, str) or not isinstance(token, str):
+        return skipped("one registration of the doctor's (as Claude) stays on the server: it offers no way to "
+                       "delete one (RFC 7592)")
+    reply = run.probe.request("DELETE", uri, {"Authorization": f"Bearer {token}"})
+    if reply.status in (200, 204):
+        return passed("the doctor's registration is deleted (RFC 7592)")
+    return warned(f"deleting the doctor's registration at {uri}: HTTP {reply.status}",
+                  "RFC 7592 §2.3 answers 204; the registration stays")
+
+
 STEPS = (
     StepSpec(GROUP, "registration", registration),
     StepSpec(GROUP, "authorize", authorize),
     StepSpec(GROUP, "token endpoint", token_endpoint),
+    StepSpec(GROUP, "clean up", clean_up),
 )

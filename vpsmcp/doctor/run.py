@@ -43,7 +43,7 @@ class Stream:
     path: str
     headers_at: float
     arrivals: list[tuple[float, bool]]  # (seconds, is a comment)
-    primed: bool  # whether the server sends an event at once (priming, or the legacy endpoint event)
+    primed: bool  # whether an event was sent at once: the legacy endpoint event, or a priming event that came
     window: float
 
 

@@ -1,0 +1,104 @@
+"""``vpsmcp doctor --local`` against MCP servers nobody here wrote, directly on loopback (issue 16).
+
+There is no proxy in between, so no verdict may blame one: before, each of
+these got "a proxy buffers the stream" (the SDKs send nothing on an idle GET
+stream, or only their own keep-alive much later), and the Python SDK's 403 at
+``/ws`` read "let the proxy pass WebSocket upgrades". The servers are the
+official Python SDK (mcp 2.3.0 on uvicorn: stateful, and stateless answering
+JSON; tests/upstreams/sdk_http.py) and the official TypeScript SDK's
+``@modelcontextprotocol/server-everything`` from npm. What remains is true of
+the server, and is asserted as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gateway_support import SDK_HTTP
+from tests.test_conformance import node_bin
+from tests.nginx_support import free_port
+from tests.support import ROOT, ServerProcess, clean_env
+
+pytestmark = pytest.mark.slow
+
+EVERYTHING = Path(os.environ.get("VPSMCP_UPSTREAMS_DIR") or ROOT / ".cache" / "upstreams") / \
+    "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
+
+
+def doctor(url: str, tmp: Path) -> tuple[int, dict[str, dict[str, Any]]]:
+    done = subprocess.run([sys.executable, "-m", "vpsmcp", "doctor", url, "--local", "--json", "--timeout", "5",
+                           "--stream-wait", "20"], capture_output=True, text=True, timeout=180, cwd=ROOT,
+                          env=clean_env(tmp))
+    report = json.loads(done.stdout)
+    return done.returncode, {check["name"]: check for check in report["checks"]}
+
+
+def failures(checks: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {name: check["summary"] for name, check in checks.items() if check["status"] == "fail"}
+
+
+@pytest.fixture(params=["stateful", "stateless"])
+def python_sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    mode = [] if request.param == "stateful" else ["stateless"]
+    server = ServerProcess([sys.executable, str(SDK_HTTP), *mode], env=clean_env(tmp_path), cwd=tmp_path).start()
+    try:
+        yield server.url + "/mcp", request.param
+    finally:
+        server.stop()
+
+
+def test_the_official_python_sdk_on_loopback_gets_no_false_verdict(python_sdk: tuple[str, str], tmp_path: Path) -> None:
+    url, mode = python_sdk
+    status, checks = doctor(url, tmp_path)
+    assert failures(checks) == {}, checks
+    assert status == 3  # warnings only: it has no authentication, which is true
+    assert checks["401 challenge"]["status"] == "warn" and "no authentication" in checks["401 challenge"]["summary"]
+    assert checks["WebSocket"]["status"] == "skip" and "not offered" in checks["WebSocket"]["summary"]
+    assert checks["event stream"]["status"] != "fail"
+    if mode == "stateful":
+        assert checks["sessions"]["status"] == "pass", checks["sessions"]
+        # Its idle GET stream says nothing until its own keep-alive at 15 s: the server's pace, no proxy's.
+        assert checks["event stream"]["status"] == "pass", checks["event stream"]
+        assert "the server's own pace" in checks["event stream"]["summary"], checks["event stream"]
+
+
+@pytest.fixture
+def typescript_sdk(tmp_path: Path) -> Iterator[str]:
+    if not EVERYTHING.is_file():
+        pytest.fail(f"@modelcontextprotocol/server-everything is not installed at {EVERYTHING}: run tests/run.sh")
+    port = free_port()
+    with open(tmp_path / "everything.log", "wb") as log:
+        proc = subprocess.Popen([str(node_bin()), str(EVERYTHING), "streamableHttp"], stdout=log, stderr=log,
+                                env={**clean_env(tmp_path), "PORT": str(port)}, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_the_typescript_sdks_everything_server_gets_only_what_is_true(typescript_sdk: str, tmp_path: Path) -> None:
+    status, checks = doctor(typescript_sdk, tmp_path)
+    # The one failure is the server's own: an unknown session id gets 400, not the 404 that tells a
+    # client to initialize again (its transports/streamableHttp.js), so Claude would stay stuck.
+    assert failures(checks) == {"sessions": checks["sessions"]["summary"]}, checks
+    assert "gets HTTP 400" in checks["sessions"]["summary"] and "not 404" in checks["sessions"]["summary"]
+    assert status == 1
+    assert checks["event stream"]["status"] != "fail" and checks["WebSocket"]["status"] == "skip", checks
