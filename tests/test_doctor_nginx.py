@@ -43,7 +43,9 @@ def doctor(nginx: Nginx, token: str, monkeypatch: pytest.MonkeyPatch,
     status = main(["doctor", nginx.base_url + "/mcp", "--json", "--local", "--ca-file", str(nginx.ca_path),
                    "--token-stdin", "--stream-wait", "3", "--timeout", "5"], env={})
     report = json.loads(capsys.readouterr().out)
-    return status, {check["name"]: check for check in report["checks"]}
+    checks = {check["name"]: check for check in report["checks"]}
+    checks["clients"] = {c["client"].split(" (")[0]: c for c in report["clients"]}
+    return status, checks
 
 
 def test_doctor_passes_vpsmcp_behind_the_shipped_nginx_site(
@@ -54,7 +56,13 @@ def test_doctor_passes_vpsmcp_behind_the_shipped_nginx_site(
         untrusted = main(["doctor", nginx.base_url, "--json", "--local", "--timeout", "5"], env={})
         untrusted_checks = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     # vpsmcp offers no RFC 7592 deletion, and the doctor says its registration stays
+    clients = checks.pop("clients")
     assert {name: c["status"] for name, c in checks.items() if c["status"] != "pass"} == {"clean up": "skip"}
+    # Claude's own request is served; only the test's port (not 443) keeps its hosted connector out
+    assert checks["Claude's request"]["status"] == "pass"
+    assert "port 443 only" in clients["Claude"]["words"]
+    assert {name: c["verdict"] for name, c in clients.items() if name != "Claude"} == {
+        "Claude Code": "connects", "mcp-remote": "connects", "official SDK clients": "connects"}
     assert "stays on the server" in checks["clean up"]["summary"]
     assert status == 0
     assert checks["TLS"]["summary"].startswith("TLSv1.") and "trusted certificate for mcp.vpsmcp.test" in \

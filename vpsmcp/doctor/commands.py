@@ -74,8 +74,8 @@ def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     )
     reporter = JsonReporter(sys.stdout, sys.stderr) if args.json else TextReporter(sys.stdout)
     reporter.begin(target.url)
-    checks = diagnose(target, options, reporter)
-    reporter.end(checks)
+    checks, clients = diagnose(target, options, reporter)
+    reporter.end(checks, clients)
     return EXIT_STATUS[verdict(checks)]
 
 

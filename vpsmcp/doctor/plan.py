@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vpsmcp.doctor import discovery, legacy, login, network, protocol, registration, streaming
+from vpsmcp.doctor.clients import Prediction, predict
 from vpsmcp.doctor.model import Check
 from vpsmcp.doctor.probe import Probe
 from vpsmcp.doctor.run import Options, Reporter, Run, StepSpec, run_steps
@@ -32,8 +33,9 @@ def steps(options: Options) -> tuple[StepSpec, ...]:
     )
 
 
-def diagnose(target: Target, options: Options, reporter: Reporter) -> list[Check]:
-    """Run every step against ``target``; the doctor's session and tokens end with it."""
+def diagnose(target: Target, options: Options, reporter: Reporter) -> tuple[list[Check], list[Prediction]]:
+    """Run every step against ``target``, and say how each client will fare; the doctor's session
+    and tokens end with it."""
     probe = Probe(options.timeout, options.ca_file)
     run = Run(target, options, probe, reporter)
     run.facts.token = options.token
@@ -41,4 +43,4 @@ def diagnose(target: Target, options: Options, reporter: Reporter) -> list[Check
     protocol.end_session(run)
     if options.login:
         checks += run_steps(run, login.LOGOUT_STEPS)
-    return checks
+    return checks, predict(run, checks)

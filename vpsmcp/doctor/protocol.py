@@ -176,10 +176,33 @@ def end_session(run: Run) -> None:
         run.facts.session = None
 
 
+def claudes_request(run: Run) -> Outcome:
+    """A request as Claude's connector sends it after ``server/discover`` (anthropics/claude-code#93290):
+    a 2026-07-28 body under ``MCP-Protocol-Version: 2025-11-25``, no session. A strict server answers
+    -32020 and every tool call fails in Claude while it shows "connected"."""
+    if (skip := run.needs_access()) is not None:
+        return skip
+    if not run.facts.modern:
+        return skipped("the server speaks no 2026-07-28: Claude sends it handshake-era requests")
+    body, headers = rpc.modern(3, "tools/list")
+    headers["MCP-Protocol-Version"] = "2025-11-25"
+    answer = rpc.post(run.probe, run.target.url, body, {**headers, **run.auth_headers()})
+    if answer.result is not None and isinstance(answer.result.get("tools"), list):
+        return passed("a 2026-07-28 body under MCP-Protocol-Version: 2025-11-25 (as Claude sends it) is served")
+    # A warning, not a failure: the spec's strict answer, fatal to one client (the Claude verdict says so).
+    return warned(f"Claude's request (a 2026-07-28 body under MCP-Protocol-Version: 2025-11-25): {answer.describe()}",
+                  "Claude's connector sends every request so (anthropics/claude-code#93290): every tool call "
+                  "fails in Claude while it shows connected; other clients are not affected", FIX_BY_BODY)
+
+
+FIX_BY_BODY = ("serve a request by the era its body names (params._meta's protocolVersion) when the "
+               "MCP-Protocol-Version header disagrees, as vpsmcp does")
+
 STEPS = (
     StepSpec(GROUP, "server/discover", discover),
     StepSpec(GROUP, "initialize", initialize),
     StepSpec(GROUP, "tools/list", tools_list),
+    StepSpec(GROUP, "Claude's request", claudes_request),
     StepSpec(GROUP, "sessions", sessions),
     StepSpec(GROUP, "tool call", tool_call),
 )

@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import TextIO
 
+from vpsmcp.doctor.clients import Prediction
 from vpsmcp.doctor.model import Check, Status, verdict
 from vpsmcp.doctor.plan import GROUP_TITLES
 from vpsmcp.doctor.run import status_counts
@@ -53,7 +54,11 @@ class TextReporter:
     def note(self, text: str) -> None:
         self._write("\n" + text + "\n\n")
 
-    def end(self, checks: Sequence[Check]) -> None:
+    def end(self, checks: Sequence[Check], clients: Sequence[Prediction] = ()) -> None:
+        if clients:
+            marks = {"connects": "✓", "fails": "✗", "unknown": "?"} if self.unicode else \
+                {"connects": "+", "fails": "x", "unknown": "?"}
+            self._write("\nClients\n" + "".join(f"  {marks[p.verdict]} {p.client}: {p.words}\n" for p in clients))
         counts = status_counts(checks)
         parts = [f"{counts[Status.PASS]} passed", _plural(counts[Status.WARN], "warning"),
                  f"{counts[Status.FAIL]} failed", f"{counts[Status.SKIP]} skipped"]
@@ -90,7 +95,7 @@ class JsonReporter:
         self.notes.write(text + "\n")
         self.notes.flush()
 
-    def end(self, checks: Sequence[Check]) -> None:
+    def end(self, checks: Sequence[Check], clients: Sequence[Prediction] = ()) -> None:
         counts = status_counts(checks)
         document = {
             "url": self.url,
@@ -101,6 +106,7 @@ class JsonReporter:
                  "cause": c.outcome.cause, "fix": c.outcome.fix, "seconds": c.seconds}
                 for c in checks
             ],
+            "clients": [{"client": p.client, "verdict": p.verdict, "words": p.words} for p in clients],
         }
         self.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         self.out.flush()
