@@ -76,6 +76,14 @@ if ! "$mcp1_venv/bin/python" -c 'import importlib.metadata as m, sys, mcp.client
     || fail "could not install mcp[ws]==1.30.0 into $mcp1_venv"
 fi
 
+# --- FastMCP for the doctor's matrix of real servers (its own venv: it must not move mcp) ---
+fastmcp_venv="$PWD/.cache/fastmcp-venv"
+if ! "$fastmcp_venv/bin/python" -c 'import importlib.metadata as m, sys, fastmcp; sys.exit(m.version("fastmcp") != "4.2.3")' 2>/dev/null; then
+  "$python" -m venv --clear "$fastmcp_venv"
+  "$fastmcp_venv/bin/python" -m pip install -qq --disable-pip-version-check 'fastmcp==4.2.3' \
+    || fail "could not install fastmcp==4.2.3 into $fastmcp_venv"
+fi
+
 # --- deployment: nginx, openssl and systemd's tools (Debian packages) ---------
 # tests/test_nginx.py runs a real nginx with TLS (a test CA made by openssl);
 # tests/test_systemd_unit.py checks the unit with systemd-analyze, which needs

@@ -26,8 +26,9 @@ import pytest
 
 from tests.gateway_support import SDK_HTTP
 from tests.test_conformance import node_bin
-from tests.nginx_support import free_port
+from tests.nginx_support import HOSTNAME, Nginx, TlsFiles, free_port, resolving
 from tests.support import ROOT, ServerProcess, clean_env
+from vpsmcp.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +107,56 @@ def typescript_sdk(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+FASTMCP_PYTHON = ROOT / ".cache" / "fastmcp-venv" / "bin" / "python"
+FASTMCP_SERVER = Path(__file__).resolve().parent / "upstreams" / "fastmcp_http.py"
+
+
+def test_fastmcp_on_loopback_gets_no_false_verdict(tmp_path: Path) -> None:
+    if not FASTMCP_PYTHON.exists():
+        pytest.fail(f"no FastMCP virtualenv at {FASTMCP_PYTHON.parent.parent}: tests/run.sh makes it")
+    server = ServerProcess([str(FASTMCP_PYTHON), str(FASTMCP_SERVER)], env=clean_env(tmp_path), cwd=tmp_path)
+    with server.start(timeout=60):
+        status, checks = doctor(server.url + "/mcp", tmp_path, "FastMCP 4, loopback")
+    assert failures(checks) == {} and status == 3, checks
+    assert checks["WebSocket"]["status"] == "skip" and checks["tool call"]["status"] == "pass", checks
+    assert checks["event stream"]["status"] == "pass" and checks["keep-alive"]["status"] == "pass", checks
+
+
+def in_process_doctor(url: str, ca: Path, label: str, monkeypatch: pytest.MonkeyPatch,
+                      capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    """The doctor in this process, where the test hostname resolves to loopback (nginx_support.resolving)."""
+    capsys.readouterr()
+    status = main(["doctor", url, "--json", "--local", "--ca-file", str(ca), "--timeout", "5",
+                   "--stream-wait", "20"], env={})
+    report = json.loads(capsys.readouterr().out)
+    checks = {check["name"]: check for check in report["checks"]}
+    checks["clients"] = {c["client"].split(" (")[0]: c for c in report["clients"]}
+    with capsys.disabled():
+        print(f"\n[doctor matrix] {label}: " + "; ".join(
+            f"{name}: {c['verdict']}" for name, c in checks["clients"].items()))
+    return status, checks
+
+
+def test_the_official_python_sdk_behind_the_shipped_nginx_site_with_tls_gets_no_false_verdict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tls = TlsFiles.make(tmp_path / "tls")
+    https_port = free_port()
+    env = {**clean_env(tmp_path), "SDK_ALLOWED_HOSTS": f"{HOSTNAME}:{https_port},{HOSTNAME}"}
+    server = ServerProcess([sys.executable, str(SDK_HTTP)], env=env, cwd=tmp_path).start()
+    nginx = Nginx(tmp_path / "nginx", tls, https_port, int(server.url.rsplit(":", 1)[1]))
+    try:
+        nginx.start()
+        with resolving():
+            status, checks = in_process_doctor(nginx.base_url + "/mcp", tls.ca_path,
+                                               "official Python SDK, stateful, behind nginx + TLS", monkeypatch, capsys)
+    finally:
+        nginx.stop()
+        server.stop()
+    assert failures(checks) == {}, checks
+    assert checks["TLS"]["status"] == "pass" and checks["event stream"]["status"] == "pass", checks
+    assert checks["clients"]["official SDK clients"]["verdict"] == "connects"
 
 
 def test_the_typescript_sdks_everything_server_gets_only_what_is_true(typescript_sdk: str, tmp_path: Path) -> None:

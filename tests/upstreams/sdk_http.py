@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 
 import mcp.types as types
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel
 
 server = MCPServer(name="sdk-upstream", version="1", log_level="WARNING")
@@ -81,13 +83,17 @@ def main() -> None:
     sock.listen(128)
     # ``sse``: the 2024-11-05 HTTP+SSE transport at /sse instead of Streamable HTTP at /mcp;
     # ``stateless``: Streamable HTTP without sessions, answering JSON (stateless_http, json_response).
+    # SDK_ALLOWED_HOSTS: the Host values its DNS-rebinding protection lets through behind a proxy
+    # (how an operator puts it behind nginx under a public name).
     mode = sys.argv[1:]
+    allowed = [h for h in os.environ.get("SDK_ALLOWED_HOSTS", "").split(",") if h]
+    security = TransportSecuritySettings(allowed_hosts=allowed, allowed_origins=[]) if allowed else None
     if mode == ["sse"]:
         app = server.sse_app()
     elif mode == ["stateless"]:
-        app = server.streamable_http_app(stateless_http=True, json_response=True)
+        app = server.streamable_http_app(stateless_http=True, json_response=True, transport_security=security)
     else:
-        app = server.streamable_http_app()
+        app = server.streamable_http_app(transport_security=security)
     config = uvicorn.Config(app, log_level="warning", loop="asyncio", http="h11", lifespan="on")
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])
