@@ -27,12 +27,15 @@ PASSWORD = "doctor-nginx-password"
 
 
 @contextlib.contextmanager
-def behind_nginx(tmp: Path, edit: Callable[[str], str] | None = None) -> Iterator[tuple[Nginx, str]]:
+def behind_nginx(tmp: Path, edit: Callable[[str], str] | None = None, heartbeat: float = 0.5,
+                 read_timeout: str = "3600s") -> Iterator[tuple[Nginx, str]]:
     """vpsmcp (heartbeat 0.5 s) behind nginx, and an access token obtained through it."""
+    tmp.mkdir(parents=True, exist_ok=True)
     config = tmp / "vpsmcp.toml"
-    config.write_text("[mcp]\nheartbeat = 0.5\n")
+    config.write_text(f"[mcp]\nheartbeat = {heartbeat}\n")
     set_password(tmp / "state", PASSWORD)
-    with proxied(tmp, "--config", str(config), edit=edit) as (_, nginx), nginx.client(timeout=10) as http:
+    with proxied(tmp, "--config", str(config), edit=edit, read_timeout=read_timeout) as (_, nginx), \
+            nginx.client(timeout=10) as http:
         yield nginx, str(grant(http, nginx.base_url, PASSWORD)[1]["access_token"])
 
 
@@ -91,3 +94,43 @@ def test_doctor_flags_a_buffering_proxy_with_the_nginx_directive(
     assert checks["legacy SSE"]["status"] == "fail" and "buffers" in checks["legacy SSE"]["cause"]
     for name in ("401 challenge", "resource metadata", "issuer", "initialize", "tools/list", "tool call"):
         assert checks[name]["status"] == "pass", checks[name]  # quick JSON answers pass a buffering proxy
+
+def compressing(site: str) -> str:
+    """nginx compressing event streams (gzip on for text/event-stream), as a default config may."""
+    assert site.count("gzip off;") == 1
+    return site.replace("gzip off;", "gzip on;\n        gzip_types text/event-stream application/json;\n"
+                                     "        gzip_min_length 1;")
+
+
+def without_upgrade(site: str) -> str:
+    """nginx not passing the WebSocket upgrade (no Upgrade header, Connection cleared)."""
+    return site.replace("proxy_set_header Upgrade $http_upgrade;", "").replace(
+        "proxy_set_header Connection $vpsmcp_connection;", 'proxy_set_header Connection "";')
+
+
+def test_doctor_names_each_nginx_fault_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with behind_nginx(tmp_path / "gzip", edit=compressing) as (nginx, token):
+        _, gzip = doctor(nginx, token, monkeypatch, capsys)
+    assert failing(gzip) == {"event stream", "legacy SSE"}, gzip
+    assert gzip["event stream"]["summary"] == "the event stream is compressed (gzip)"
+    assert '"gzip off;"' in gzip["event stream"]["fix"]
+
+    with behind_nginx(tmp_path / "upgrade", edit=without_upgrade) as (nginx, token):
+        _, upgrade = doctor(nginx, token, monkeypatch, capsys)
+    assert failing(upgrade) == {"WebSocket"}, upgrade
+    assert "Upgrade $http_upgrade" in upgrade["WebSocket"]["fix"]
+
+    with behind_nginx(tmp_path / "timeout", heartbeat=15, read_timeout="10s") as (nginx, token):
+        monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+        main(["doctor", nginx.base_url + "/mcp", "--json", "--local", "--ca-file", str(nginx.ca_path),
+              "--token-stdin", "--stream-wait", "20", "--timeout", "5"], env={})
+        cut = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert failing(cut) == {"event stream"}, cut
+    assert cut["event stream"]["summary"].startswith("/mcp: the stream was cut after 10.")
+    assert "proxy_read_timeout" in cut["event stream"]["fix"]
+
+
+def failing(checks: dict[str, dict[str, Any]]) -> set[str]:
+    return {name for name, check in checks.items() if check.get("status") == "fail"}

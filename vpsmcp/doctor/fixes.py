@@ -121,6 +121,12 @@ HEARTBEAT = Fix(
     "send an SSE comment (': keep-alive') on idle streams every 15 s, below every proxy's idle timeout",
     "lower mcp.heartbeat below the proxy's idle timeout, and keep nginx's proxy_read_timeout far above it",
 )
+READ_TIMEOUT = Fix(
+    "keep the proxy's idle timeout for event streams far above the server's keep-alive interval "
+    "(nginx: proxy_read_timeout 3600s), and send keep-alives more often than it",
+    'nginx: "proxy_read_timeout 3600s;" in the location that proxies to vpsmcp (vpsmcp.install writes it), '
+    "or mcp.heartbeat below the proxy's timeout",
+)
 LEGACY_PATH = Fix(
     "",
     'let nginx pass /sse and /messages to vpsmcp ("location / {{ proxy_pass …; }}")',

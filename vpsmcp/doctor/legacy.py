@@ -25,7 +25,7 @@ from vpsmcp.doctor.probe import Opened
 from vpsmcp.doctor.refusals import refused
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.sse import EventParser, Item
-from vpsmcp.doctor.streaming import open_stream
+from vpsmcp.doctor.streaming import compression, open_stream
 from vpsmcp.doctor.target import canonical
 from vpsmcp.doctor.websocket import WebSocket
 
@@ -62,6 +62,8 @@ def legacy_sse(run: Run) -> Outcome:
             return _absent(run, "/sse")
         if opened.status != 200:
             return refused(run, "GET /sse", opened.status, opened.header, "")
+        if (compressed := compression(run, opened)) is not None:
+            return compressed
         return _converse(run, opened, url)
     finally:
         opened.close()

@@ -45,6 +45,7 @@ class Stream:
     arrivals: list[tuple[float, bool]]  # (seconds, is a comment)
     primed: bool  # whether an event was sent at once: the legacy endpoint event, or a priming event that came
     window: float
+    closed_at: float | None = None  # when the stream ended before the window did (seconds after the request)
 
 
 @dataclass

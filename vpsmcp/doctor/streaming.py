@@ -30,6 +30,7 @@ FIRST_EVENT_LIMIT = 1.0  # seconds from headers to an event the server sends at 
 TOGETHER = 0.05  # keep-alives this close together were held back and let go at once
 SHORT_WAIT = 20.0  # below this a missing keep-alive may just not be due yet (vpsmcp and the SDK: 15 s)
 CLAUDE_SILENCE_LIMIT = 30.0  # Claude's proxy answered 502 after about this long without a byte
+CUT_AFTER_SILENCE = 2.0  # a stream ending after this long without a byte was cut by an idle timeout
 
 
 def held_back(run: Run, path: str) -> Outcome:
@@ -42,11 +43,22 @@ def held_back(run: Run, path: str) -> Outcome:
 def open_stream(run: Run, path: str, headers: dict[str, str]) -> Opened | Outcome:
     """``GET path`` for an event stream; a timeout before the headers is a buffering proxy."""
     try:
-        return run.probe.open("GET", run.target.at(path), {"Accept": "text/event-stream", **headers})
+        # As clients ask (httpx, Node's fetch): a proxy that compresses event streams shows itself only then.
+        return run.probe.open("GET", run.target.at(path), {"Accept": "text/event-stream",
+                                                            "Accept-Encoding": "gzip, deflate, br", **headers})
     except ProbeError as exc:
         if exc.kind != "timeout":
             raise
         return held_back(run, path)
+
+
+def compression(run: Run, opened: Opened) -> Outcome | None:
+    """The failure of an event stream a proxy compresses (it holds events until it has enough to compress)."""
+    encoding = (opened.header("content-encoding") or "").strip().lower()
+    if encoding and encoding != "identity":
+        return failed(f"the event stream is compressed ({encoding})",
+                      "a compressor holds events until it has enough to compress", run.fix(fixes.GZIP))
+    return None
 
 
 def _open_stream(run: Run) -> tuple[Opened, bool, str] | Outcome:
@@ -84,31 +96,40 @@ def event_stream(run: Run) -> Outcome:
         if (opened.header("content-type") or "").split(";")[0].strip() != "text/event-stream":
             return failed(f"the stream is {opened.header('content-type')!r}, not text/event-stream",
                           "clients cannot read it as events")
-        if "gzip" in (opened.header("content-encoding") or "") or "br" in (opened.header("content-encoding") or ""):
-            return failed(f"the event stream is compressed ({opened.header('content-encoding')})",
-                          "a compressor holds events until it has enough to compress", run.fix(fixes.GZIP))
-        arrivals, priming = _time_items(opened, start + opened.seconds + window, start)
+        if (compressed := compression(run, opened)) is not None:
+            return compressed
+        arrivals, priming, closed_at = _time_items(opened, start + opened.seconds + window, start)
     finally:
         opened.close()
-    stream = Stream(path, opened.seconds, arrivals, primed or priming, window)
+    stream = Stream(path, opened.seconds, arrivals, primed or priming, window, closed_at)
     run.facts.stream = stream
     return _judge_delivery(run, stream)
 
 
-def _time_items(opened: Opened, until: float, start: float) -> tuple[list[tuple[float, bool]], bool]:
-    """When each event and comment arrived, and whether the first was a priming event (an id, no data)."""
+def _time_items(opened: Opened, until: float, start: float) -> tuple[list[tuple[float, bool]], bool, float | None]:
+    """When each event and comment arrived, whether the first was a priming event (an id, no data),
+    and when the stream ended, if it did before ``until``."""
     parser = EventParser()
     arrivals: list[tuple[float, bool]] = []
     priming = False
-    while (chunk := opened.read_some(until)) is not None and chunk:
+    while (chunk := opened.read_some(until)) is not None:
+        if not chunk:
+            return arrivals, priming, time.monotonic() - start
         for item in parser.feed(chunk):
             if not arrivals:
                 priming = not item.comment and item.id is not None and item.data == ""
             arrivals.append((item.at - start, item.comment))
-    return arrivals, priming
+    return arrivals, priming, None
 
 
 def _judge_delivery(run: Run, s: Stream) -> Outcome:
+    if s.closed_at is not None:
+        last = max([s.headers_at] + [at for at, _ in s.arrivals])
+        silence = s.closed_at - last
+        if silence >= CUT_AFTER_SILENCE:  # ended by the silence, not by the server's choice: an idle timeout
+            return failed(f"{s.path}: the stream was cut after {silence:.1f} s without a byte",
+                          "something between closes idle event streams before the server's keep-alive comes: "
+                          "a client's stream breaks whenever a tool works that long", run.fix(fixes.READ_TIMEOUT))
     if s.primed:
         if not s.arrivals:
             return failed(f"{s.path}: headers after {s.headers_at:.2f} s, then nothing for {s.window:g} s, "
