@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fail() { echo "tests/run.sh: $*" >&2; exit 1; }
+apt_install() {  # apt_install "WHAT NEEDS THEM" PACKAGE...: Debian packages, as root (CI is)
+  local what="$1"; shift
+  [ "$(id -u)" = 0 ] || fail "$what need:$(printf ' %s' "$@") (apt-get install$(printf ' %s' "$@"), as root)"
+  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"; } >&2 \
+    || fail "could not install$(printf ' %s' "$@") with apt-get"
+}
 
 python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -92,12 +99,8 @@ deploy_missing=""
 [ -x /usr/sbin/nginx ] || deploy_missing="$deploy_missing nginx"
 command -v openssl >/dev/null || deploy_missing="$deploy_missing openssl"
 command -v systemd-analyze >/dev/null || deploy_missing="$deploy_missing systemd"
-if [ -n "$deploy_missing" ]; then
-  [ "$(id -u)" = 0 ] || fail "the deployment tests need:$deploy_missing (apt-get install$deploy_missing, as root)"
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $deploy_missing; } >&2 \
-    || fail "could not install$deploy_missing with apt-get"
-fi
+# shellcheck disable=SC2086
+[ -z "$deploy_missing" ] || apt_install "the deployment tests" $deploy_missing
 [ -x /usr/sbin/nginx ] || fail "nginx did not install at /usr/sbin/nginx"
 command -v openssl >/dev/null || fail "openssl did not install"
 command -v systemd-analyze >/dev/null || fail "systemd-analyze did not install (Debian package systemd)"
@@ -109,12 +112,8 @@ command -v systemd-analyze >/dev/null || fail "systemd-analyze did not install (
 tools_missing=""
 command -v ip >/dev/null || tools_missing="$tools_missing iproute2"
 command -v chattr >/dev/null || tools_missing="$tools_missing e2fsprogs"
-if [ -n "$tools_missing" ]; then
-  [ "$(id -u)" = 0 ] || fail "the tools tests need:$tools_missing (apt-get install$tools_missing, as root)"
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $tools_missing; } >&2 \
-    || fail "could not install$tools_missing with apt-get"
-fi
+# shellcheck disable=SC2086
+[ -z "$tools_missing" ] || apt_install "the tools tests" $tools_missing
 command -v ip >/dev/null || fail "ip did not install (Debian package iproute2)"
 command -v chattr >/dev/null || fail "chattr did not install (Debian package e2fsprogs)"
 # --- end built-in tools -------------------------------------------------------
@@ -122,12 +121,7 @@ command -v chattr >/dev/null || fail "chattr did not install (Debian package e2f
 # --- status page: Debian's chromium renders it headless -----------------------
 # tests/test_status_page.py renders the owner's status page (no JavaScript) and
 # takes a screenshot of it with chromium --headless; it fails if chromium is missing.
-if ! command -v chromium >/dev/null; then
-  [ "$(id -u)" = 0 ] || fail "the status page test needs chromium (apt-get install chromium, as root)"
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >&2 \
-    || fail "could not install chromium with apt-get"
-fi
+command -v chromium >/dev/null || apt_install "the status page test" chromium
 command -v chromium >/dev/null || fail "chromium did not install (Debian package chromium)"
 # --- end status page ----------------------------------------------------------
 
@@ -139,12 +133,8 @@ command -v chromium >/dev/null || fail "chromium did not install (Debian package
 host_missing=""
 command -v debootstrap >/dev/null || host_missing="$host_missing debootstrap"
 command -v systemd-nspawn >/dev/null || host_missing="$host_missing systemd-container"
-if [ -n "$host_missing" ]; then
-  [ "$(id -u)" = 0 ] || fail "the systemd host test needs:$host_missing (apt-get install$host_missing, as root)"
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $host_missing; } >&2 \
-    || fail "could not install$host_missing with apt-get"
-fi
+# shellcheck disable=SC2086
+[ -z "$host_missing" ] || apt_install "the systemd host test" $host_missing
 debian_root="$PWD/.cache/debian-bookworm"
 if [ ! -x "$debian_root/usr/lib/systemd/systemd" ]; then
   rm -rf "$debian_root.partial"
