@@ -85,7 +85,7 @@ def test_the_official_sdk_client_keeps_its_session_across_a_graceful_restart(tmp
         vps.stop()
 
 
-def test_what_is_kept_is_0600_holds_no_session_id_and_serves_one_restart_only(tmp_path: Path) -> None:
+def test_what_is_kept_is_0600_holds_no_session_id_and_a_crash_keeps_nothing(tmp_path: Path) -> None:
     vps = Restartable(tmp_path)
     try:
         kept, deleted = initialize(vps.url), initialize(vps.url)

@@ -8,9 +8,10 @@ graceful stop writes the open sessions — what ``initialize`` said and what
 the client set since, never the id itself, only its SHA-256 — to
 ``sessions.json`` (0600), and the next start serves them again: a known id
 with the same credential picks up where it was, its idle time counting the
-time the server was down. The file is read once and removed, so a session
-is carried over one restart and a crash (SIGKILL, power) carries none:
-their clients get the 404 the spec prescribes. What does not survive:
+time the server was down. The file is read once at start and removed; the
+next graceful stop writes again what is open, and the kept sessions no
+client has asked for yet, each until it would have expired. A crash
+(SIGKILL, power) carries none: their clients get the 404 the spec prescribes. What does not survive:
 streams (a client reconnects its GET stream), calls in flight and
 server→client requests waiting for an answer.
 """
