@@ -275,3 +275,15 @@ def test_without_url_the_configured_public_url_is_checked_or_the_doctor_asks_for
         config.write_text(f'[server]\npublic_url = "{fake.base}"\n')
         assert main(["doctor", "--config", str(config), "--local", "--json", "--timeout", "5"], env={}) == 1
     assert json.loads(capsys.readouterr().out)["url"] == fake.base + "/mcp"
+
+
+def test_a_token_the_server_refuses_is_named_as_such_everywhere_not_as_a_proxy(
+    oauth_vpsmcp: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("not-a-token-this-server-issued\n"))
+    status, report = doctor(capsys, oauth_vpsmcp.url, "--token-stdin")
+    checks = by_name(report)
+    assert status == 1
+    assert checks["WebSocket"]["summary"] == "the upgrade got HTTP 401 with the token", checks["WebSocket"]
+    assert "Upgrade" not in checks["WebSocket"]["fix"] and "not accepted" in checks["WebSocket"]["cause"]
+    assert checks["server/discover"]["cause"] == "the token is not accepted"

@@ -144,6 +144,8 @@ def websocket(run: Run) -> Outcome:
             return _own_metadata(run, "/ws", url, bearer.params["resource_metadata"])
         if handshake.status == 101:
             return failed("101 with a wrong Sec-WebSocket-Accept", "clients drop the connection (RFC 6455 §4.1)")
+        if handshake.status in (401, 403) and run.facts.token:  # it reached the server, which refused the token
+            return failed(f"the upgrade got HTTP {handshake.status} with the token", "the token is not accepted at /ws")
         return failed(f"the upgrade got HTTP {handshake.status}", "the WebSocket does not reach the server",
                       run.fix(fixes.WEBSOCKET))
     try:
