@@ -123,3 +123,20 @@ def test_under_systemd_serve_says_ready_once_it_answers_and_stopping_on_sigterm(
     notify.close()
     unit = (ROOT / "systemd" / "vpsmcp.service").read_text()
     assert "\nType=notify\n" in unit and "\nBefore=nginx.service\n" in unit  # nginx starts once vpsmcp answers
+
+
+def test_check_config_names_a_state_directory_serve_could_not_use(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("")
+    checked = check_config(tmp_path, f'[server]\nstate_dir = "{a_file}"\n')
+    assert checked.returncode == 2 and "server.state_dir" in checked.stderr and "not a directory" in checked.stderr
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    subprocess.run(["mount", "--bind", str(read_only), str(read_only)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(read_only)], check=True)
+        checked = check_config(tmp_path, f'[server]\nstate_dir = "{read_only}"\n')
+        assert checked.returncode == 2 and "cannot be written" in checked.stderr, checked.stderr
+        assert "Read-only file system" in checked.stderr
+    finally:
+        subprocess.run(["umount", str(read_only)], check=True)

@@ -20,6 +20,7 @@ from vpsmcp.config import Config
 from vpsmcp.errors import ConfigError, ConfigErrors
 from vpsmcp.locations import default_state_dir
 from vpsmcp.plugin import load_plugins
+from vpsmcp.state import unwritable
 from vpsmcp.transport.guard import LOOPBACK_NAMES
 
 
@@ -44,8 +45,8 @@ def state_dir_problem(path: Path) -> str | None:
     if path.exists():
         if not path.is_dir():
             return f"{path} is not a directory"
-        if not os.access(path, os.W_OK | os.X_OK):
-            return f"{path} is not writable by this user (uid {os.getuid()}): chown it, or pick another"
+        if (problem := unwritable(path)) is not None:  # what serve checks (state.py), the same way
+            return f"{path} cannot be written by this user (uid {os.getuid()}: {problem}): chown it, or pick another"
         return None
     parent = next((p for p in path.parents if p.exists()), None)
     if parent is None or not os.access(parent, os.W_OK | os.X_OK):

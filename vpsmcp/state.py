@@ -68,19 +68,26 @@ class StateDir:
         return key
 
 
-def _check_writable(path: Path) -> None:
-    """One line naming the directory and the fix, instead of a traceback from the first write."""
+def unwritable(path: Path) -> str | None:
+    """Why the existing directory ``path`` cannot be written (a file made and removed in it), or ``None``."""
     probe = path / f".write-test-{os.getpid()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.close(fd)
         probe.unlink()
     except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
+
+
+def _check_writable(path: Path) -> None:
+    """One line naming the directory and the fix, instead of a traceback from the first write."""
+    if (problem := unwritable(path)) is not None:
         raise StateError(
-            f"state directory {path} cannot be written ({exc.strerror or exc}): vpsmcp keeps its tokens, sessions "
+            f"state directory {path} cannot be written ({problem}): vpsmcp keeps its tokens, sessions "
             "and audit log there; make it writable by this user, or name another with --state-dir "
             "(server.state_dir)"
-        ) from None
+        )
 
 
 TEMPORARY = re.compile(r"\..+\.tmp-(\d+)(-[0-9a-f]+)?")

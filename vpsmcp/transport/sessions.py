@@ -170,6 +170,8 @@ class SessionStore:
 
     def _revive(self, session_id: str, principal: Principal) -> HttpSession | None:
         """The last run's session ``session_id``, open again, if it was kept and ``principal`` holds it."""
+        if not self.saved:
+            return None
         key = saved_sessions.id_hash(session_id)
         saved = self.saved.get(key)
         if saved is None or not secrets.compare_digest(saved.binding, principal.binding):
