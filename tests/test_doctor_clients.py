@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vpsmcp.doctor.clients import predict
-from vpsmcp.doctor.model import Check, Outcome, Status
+from vpsmcp.doctor.model import CLAUDE, Check, Outcome, Status
 from vpsmcp.doctor.probe import Probe
 from vpsmcp.doctor.run import Options, Run
 from vpsmcp.doctor.target import parse_target
@@ -21,7 +21,7 @@ class Silent:
     def note(self, text: str) -> None: ...
 
 
-def verdicts(url: str, changed: dict[str, tuple[Status, str]] | None = None, local: bool = False,
+def verdicts(url: str, changed: dict[str, tuple[Any, ...]] | None = None, local: bool = False,
              metadata: dict[str, Any] | None = None) -> dict[str, tuple[str, str]]:
     run = Run(parse_target(url), Options(local=local), Probe(5.0), Silent())
     run.facts.server_metadata = metadata
@@ -35,9 +35,20 @@ def test_a_server_that_passes_everything_on_https_443_is_one_every_client_connec
 
 
 def test_claudes_mismatched_header_refused_fails_claude_alone() -> None:
-    found = verdicts("https://mcp.example.com/mcp", {"Claude's request": (Status.WARN, "HTTP 400, JSON-RPC -32020")})
+    refused = (Status.WARN, "HTTP 400, JSON-RPC -32020", "", "", frozenset({CLAUDE}))  # as protocol.py says it
+    found = verdicts("https://mcp.example.com/mcp", {"Claude's request": refused})
     assert found["Claude"] == ("fails", "will fail at Claude's request: HTTP 400, JSON-RPC -32020")
     assert found["official SDK clients"][0] == "connects" and found["Claude Code"][0] == "connects"
+    # A warning fatal to no one is a warning for Claude too.
+    assert verdicts("https://mcp.example.com/mcp", {"Claude's request": refused[:2]})["Claude"][0] == "connects"
+
+
+def test_a_client_refused_before_any_request_is_also_told_where_it_would_fail_next() -> None:
+    refused = (Status.WARN, "HTTP 400, JSON-RPC -32020", "", "", frozenset({CLAUDE}))
+    verdict, words = verdicts("http://127.0.0.1:8765/mcp", {"Claude's request": refused}, local=True)["Claude"]
+    assert verdict == "fails"
+    assert words == ("will fail before any request: it reaches only https URLs; past that, it would fail at "
+                     "Claude's request: HTTP 400, JSON-RPC -32020")
 
 
 def test_claude_reaches_only_https_on_port_443() -> None:

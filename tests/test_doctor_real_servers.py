@@ -24,7 +24,10 @@ from typing import Any
 
 import pytest
 
+import httpx
+
 from tests.gateway_support import SDK_HTTP
+from tests.oauth_flow import HIDDEN
 from tests.test_conformance import node_bin
 from tests.nginx_support import HOSTNAME, Nginx, TlsFiles, free_port, resolving
 from tests.support import ROOT, ServerProcess, clean_env
@@ -49,6 +52,40 @@ def doctor(url: str, tmp: Path, label: str = "") -> tuple[int, dict[str, dict[st
     print(f"[doctor matrix] {label or url}: " + "; ".join(
         f"{name}: {c['verdict']}" for name, c in checks["clients"].items()))
     return done.returncode, checks
+
+
+def login_page(url: str) -> None:
+    """The person at the SDK server's login: follow its redirects, press Allow, land on the doctor's listener."""
+    with httpx.Client(timeout=10) as http:
+        answer = http.get(url)
+        for _ in range(5):
+            if answer.is_redirect:
+                answer = http.get(answer.headers["location"])
+            elif "<form" in answer.text:
+                form = dict(HIDDEN.findall(answer.text))
+                answer = http.post(str(answer.url), data={**form, "decision": "allow"})
+            else:
+                break
+        assert answer.status_code == 200 and "vpsmcp doctor" in answer.text, (answer.status_code, answer.text[:200])
+
+
+def doctor_with_login(url: str, tmp: Path, label: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``vpsmcp doctor --login --json`` as a child process, the test playing the browser it asks for."""
+    child = subprocess.Popen([sys.executable, "-m", "vpsmcp", "doctor", url, "--local", "--json", "--login",
+                              "--no-browser", "--timeout", "5", "--stream-wait", "20", "--login-timeout", "30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(tmp), cwd=ROOT)
+    assert child.stderr is not None
+    for line in child.stderr:
+        if "/authorize?" in line:
+            login_page(line.strip())
+            break
+    out, err = child.communicate(timeout=180)
+    report = json.loads(out or "{}") if out else pytest.fail(f"no report: {err}")
+    checks = {check["name"]: check for check in report["checks"]}
+    checks["clients"] = {c["client"].split(" (")[0]: c for c in report["clients"]}
+    print(f"[doctor matrix] {label}: " + "; ".join(
+        f"{name}: {c['verdict']}" for name, c in checks["clients"].items()))
+    return child.returncode, checks
 
 
 def failures(checks: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -167,3 +204,45 @@ def test_the_typescript_sdks_everything_server_gets_only_what_is_true(typescript
     assert "gets HTTP 400" in checks["sessions"]["summary"] and "not 404" in checks["sessions"]["summary"]
     assert status == 1
     assert checks["event stream"]["status"] != "fail" and checks["WebSocket"]["status"] == "skip", checks
+
+
+SDK_AUTH_HTTP = Path(__file__).resolve().parent / "upstreams" / "sdk_auth_http.py"
+
+
+def test_the_python_sdk_with_its_own_authorization_server_passes_a_login_and_is_told_its_revocation_quirk(
+        tmp_path: Path) -> None:
+    with ServerProcess([sys.executable, str(SDK_AUTH_HTTP)], env=clean_env(tmp_path), cwd=tmp_path).start() as server:
+        status, checks = doctor_with_login(server.url + "/mcp", tmp_path, "official Python SDK + its OAuth, --login")
+    assert failures(checks) == {}, checks
+    assert checks["login"]["status"] == "pass" and checks["tool call"]["status"] == "pass", checks
+    # Before: "revoking the refresh_token: invalid_request: client_secret: Field required", a ✗ blamed on
+    # the doctor. The doctor registered as a public client; the SDK's /revoke demands the field anyway.
+    log_out = checks["log out"]
+    assert log_out["status"] == "warn", log_out
+    assert log_out["summary"].startswith("the doctor's tokens are revoked; the doctor's login registration stays")
+    assert "client_secret: Field required" in log_out["summary"] and "python-sdk#3508" in log_out["cause"]
+    assert checks["clients"]["official SDK clients"]["verdict"] == "connects", checks["clients"]
+    assert status == 3
+
+
+# Each fault, written on top of the SDK's own application (tests/upstreams/sdk_auth_http.py), and the step
+# that must name it; nothing else may fail.
+FAULTS = {
+    "no-resource-metadata": ("401 challenge", "warn", "no resource_metadata"),
+    "relative-resource-metadata": ("401 challenge", "fail", "not an absolute URL"),
+    "issuer-slash": ("issuer", "fail", "/"),
+    "tokenless-get-405": ("401 challenge", "warn", "GET without a token gets HTTP 405"),
+    "strict-version-header": ("Claude's request", "warn", "-32020"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_of_a_real_sdk_server_is_named_and_nothing_else(fault: str, tmp_path: Path) -> None:
+    step, status, words = FAULTS[fault]
+    with ServerProcess([sys.executable, str(SDK_AUTH_HTTP), fault], env=clean_env(tmp_path),
+                       cwd=tmp_path).start() as server:
+        _, checks = doctor_with_login(server.url + "/mcp", tmp_path, f"official Python SDK + OAuth, {fault}")
+    named = checks[step]
+    assert named["status"] == status and words in named["summary"], named
+    expected = {step} if status == "fail" else set()
+    assert set(failures(checks)) == expected, failures(checks)

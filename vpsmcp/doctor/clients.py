@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from vpsmcp.doctor.model import Check, Status
+from vpsmcp.doctor.model import CLAUDE, CLAUDE_CODE, MCP_REMOTE, SDK, Check, Status
 from vpsmcp.doctor.run import Run
 
 Verdict = Literal["connects", "fails", "unknown"]
@@ -29,10 +29,10 @@ CLAUDE_CIMD = "https://claude.ai/oauth/mcp-oauth-client-metadata"
 
 @dataclass(frozen=True, slots=True)
 class ClientModel:
+    key: str  # what a step's ``fatal_to`` names it by
     name: str
     needs: tuple[str, ...]  # the steps it meets, in its order
     demands: Callable[[Run], str | None] = lambda run: None  # what it needs beyond the steps, if unmet
-    breaking: frozenset[str] = frozenset()  # steps whose warning is this client's failure (its own quirks)
     notes: Callable[[Run], str | None] = lambda run: None  # what it will do here that the owner should know
 
 
@@ -65,15 +65,15 @@ def _cimd_choice(run: Run) -> str | None:
 
 
 CLIENTS: tuple[ClientModel, ...] = (
-    ClientModel("Claude (claude.ai connector; Desktop, Code through it)",
+    ClientModel(CLAUDE, "Claude (claude.ai connector; Desktop, Code through it)",
                 ("DNS", "port", "TLS", *DISCOVERY, *REGISTRATION, "server/discover", "initialize", "tools/list",
                  "Claude's request", "tool call"),
-                demands=_hosted, notes=_cimd_choice, breaking=frozenset({"Claude's request"})),
-    ClientModel("Claude Code (direct)",
+                demands=_hosted, notes=_cimd_choice),
+    ClientModel(CLAUDE_CODE, "Claude Code (direct)",
                 ("port", "TLS", *DISCOVERY, *REGISTRATION, "server/discover", "initialize", "tools/list", "tool call")),
-    ClientModel("mcp-remote",
+    ClientModel(MCP_REMOTE, "mcp-remote",
                 ("port", "TLS", *DISCOVERY, *REGISTRATION, "initialize", "tools/list", "tool call")),
-    ClientModel("official SDK clients (Python, TypeScript)",
+    ClientModel(SDK, "official SDK clients (Python, TypeScript)",
                 ("port", "TLS", *DISCOVERY, *REGISTRATION, "server/discover", "initialize", "tools/list", "sessions",
                  "tool call")),
 )
@@ -86,20 +86,23 @@ def predict(run: Run, checks: Sequence[Check]) -> list[Prediction]:
 
 def _predict(run: Run, model: ClientModel, by_name: dict[str, Check]) -> Prediction:
     demand = model.demands(run)
-    if demand is not None and demand.startswith("will fail"):
-        return Prediction(model.name, "fails", demand)
     unchecked: str | None = None
     warnings: list[str] = []
     for name in model.needs:
         check = by_name.get(name)
         if check is None:
             continue
-        if check.status is Status.FAIL or (check.status is Status.WARN and name in model.breaking):
-            return Prediction(model.name, "fails", f"will fail at {name}: {check.outcome.summary}")
+        if check.status is Status.FAIL or (check.status is Status.WARN and model.key in check.outcome.fatal_to):
+            failure = f"at {name}: {check.outcome.summary}"
+            if demand is not None and demand.startswith("will fail"):  # both, so one fix is not a surprise
+                return Prediction(model.name, "fails", f"{demand}; past that, it would fail {failure}")
+            return Prediction(model.name, "fails", f"will fail {failure}")
         if check.status is Status.WARN:
             warnings.append(f"{name} ({check.outcome.summary})")
         if check.status is Status.SKIP and "--login" in check.outcome.summary and unchecked is None:
             unchecked = name
+    if demand is not None and demand.startswith("will fail"):
+        return Prediction(model.name, "fails", demand)
     note = model.notes(run)
     tail = "".join(f"; {text}" for text in (note,) if text)
     if unchecked is not None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from vpsmcp.doctor import fixes, rpc
 from vpsmcp.doctor.challenge import bearer_of
-from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
+from vpsmcp.doctor.model import CLAUDE, Outcome, failed, passed, skipped, warned
 from vpsmcp.doctor.refusals import refused
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.target import canonical, host_of, is_internal_host, origin_of
@@ -51,19 +51,25 @@ def _challenge(run: Run, header: str | None) -> Outcome:
                       "MCP clients follow only a Bearer challenge", run.fix(fixes.CHALLENGE))
     run.facts.auth, run.facts.challenge = "oauth", bearer
     url = bearer.params.get("resource_metadata")
+    scope = bearer.params.get("scope")
+    others = _other_requests(run)
     if not url:
-        return failed(f"401 with WWW-Authenticate: {header[:80]} (no resource_metadata)",
-                      "clients cannot find the protected resource metadata", run.fix(fixes.CHALLENGE))
+        # MCP 2025-11-25 lets clients fall back to the well-known URL (the official SDKs do; the resource
+        # metadata step tries it), but Claude's connector never starts the login (garrytan/gbrain#1410).
+        return warned(f"401 with WWW-Authenticate: {header[:80]} (no resource_metadata)"
+                      + "".join(f"; {o}" for o in others),
+                      "Claude's connector needs resource_metadata in the challenge to start the login "
+                      "(garrytan/gbrain#1410); the official SDKs look at the well-known URL instead",
+                      run.fix(fixes.CHALLENGE), fatal_to=frozenset({CLAUDE}))
     if not urlsplit(url).scheme or not urlsplit(url).netloc:
         return failed(f"resource_metadata={url!r} is not an absolute URL",
-                      "Claude needs an absolute URL (claude-ai-mcp#136)", run.fix(fixes.CHALLENGE))
+                      "Claude needs an absolute URL (claude-ai-mcp#136), and the official Python SDK requests "
+                      "it as it is and fails", run.fix(fixes.CHALLENGE))
     run.facts.metadata_url = url
     if origin_of(url) != origin_of(t.url):
         return failed(f"resource_metadata points at {origin_of(url)}, not at {t.origin}",
                       _foreign_cause(url), run.fix(fixes.PUBLIC_URL))
-    scope = bearer.params.get("scope")
     seen = f"401 with resource_metadata={url}" + (f', scope="{scope}"' if scope else "")
-    others = _other_requests(run)
     if others:
         return warned(f"{seen}; but {'; '.join(others)}",
                       "Claude opens with server/discover and mcp-remote probes with GET: each must get 401 "

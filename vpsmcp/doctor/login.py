@@ -5,7 +5,8 @@ send the person to the authorization URL (printed, and opened in a browser
 when there is one), check the answer's ``state`` and — when the server
 promises it — ``iss`` (RFC 9207 §2.4), and exchange the code with the PKCE
 verifier and ``resource``. The token then lets the protocol steps in; at the
-end it is revoked (RFC 7009), so the doctor leaves no live grant behind.
+end it is revoked (RFC 7009) and the doctor's registration deleted where the
+server offers RFC 7592, so the doctor leaves no live grant behind.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from typing import Any
 
 from vpsmcp.doctor import fixes
 from vpsmcp.doctor.loopback import RedirectListener
-from vpsmcp.doctor.model import Outcome, failed, passed, skipped
-from vpsmcp.doctor.oauth_client import authorize_url, exchange_code, oauth_error, pkce_pair, register, revoke
+from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
+from vpsmcp.doctor.oauth_client import (
+    auth_method, authorize_url, exchange_code, oauth_error, pkce_pair, register, revoke,
+)
+from vpsmcp.doctor.probe import Reply
+from vpsmcp.doctor.registration import delete_registration
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.target import canonical
 
@@ -94,19 +99,38 @@ def _check_answer(run: Run, answer: dict[str, str], state: str) -> Outcome | Non
 
 
 def log_out(run: Run) -> Outcome:
-    """Revoke what ``--login`` obtained (refresh token first: it ends the whole grant)."""
+    """Revoke what ``--login`` obtained (refresh token first: it ends the whole grant), as the doctor's
+    client registered, then delete that registration where the server offers RFC 7592."""
     document, tokens, client = run.facts.server_metadata or {}, run.facts.login, run.facts.login_client
     if tokens is None or client is None:
         return skipped("not logged in")
     endpoint = document.get("revocation_endpoint")
-    if not isinstance(endpoint, str):
-        return skipped("no revocation endpoint: the doctor's token stays valid until it expires")
-    for hint in ("refresh_token", "access_token"):
-        if isinstance(tokens.get(hint), str):
+    refused: Reply | None = None  # the first answer to a public client's revocation without a secret
+    if isinstance(endpoint, str):
+        for hint in ("refresh_token", "access_token"):
+            if not isinstance(tokens.get(hint), str):
+                continue
             reply = revoke(run.probe, endpoint, client, tokens[hint], hint)
+            if reply.status != 200 and _wants_a_secret(reply, client):
+                refused = refused or reply
+                reply = revoke(run.probe, endpoint, client, tokens[hint], hint, empty_secret=True)
             if reply.status != 200:
                 return failed(f"revoking the {hint}: {oauth_error(reply)}", "RFC 7009 §2.2 answers 200")
-    return passed("the doctor's tokens are revoked")
+    summary = ("the doctor's tokens are revoked" if isinstance(endpoint, str) else
+               "no revocation endpoint: the doctor's token stays valid until it expires")
+    summary += "; " + delete_registration(run, client, "the doctor's login registration")
+    if refused is not None:
+        return warned(f"{summary}; but the revocation endpoint refuses a public client that sends no "
+                      f"client_secret ({oauth_error(refused)})",
+                      "a public client has no secret to send (RFC 6749 §2.3, RFC 7009 §2.1); the doctor logged "
+                      "out by sending an empty one (python-sdk#3508)",
+                      "let public clients revoke without client_secret (the Python SDK's fix is python-sdk#3512)")
+    return passed(summary) if isinstance(endpoint, str) else skipped(summary)
+
+
+def _wants_a_secret(reply: Reply, client: dict[str, Any]) -> bool:
+    """A public client's revocation refused for the missing ``client_secret`` field (python-sdk#3508)."""
+    return auth_method(client) == "none" and reply.status in (400, 401) and "client_secret" in oauth_error(reply)
 
 
 LOGIN_STEPS = (StepSpec(GROUP, "login", login),)

@@ -29,26 +29,34 @@ class Status(enum.Enum):
 _MARKS = {Status.PASS: "✓", Status.WARN: "!", Status.FAIL: "✗", Status.SKIP: "-"}
 _ASCII_MARKS = {Status.PASS: "+", Status.WARN: "!", Status.FAIL: "x", Status.SKIP: "-"}
 
+# The clients a warning can be fatal to (Outcome.fatal_to); doctor.clients says what each one does.
+CLAUDE, CLAUDE_CODE, CHATGPT, CODEX, MCP_REMOTE, SDK = "claude", "claude-code", "chatgpt", "codex", "mcp-remote", "sdk"
+
 # The process exit status of a run: 2 stays argparse's (a usage error).
 EXIT_STATUS = {Status.PASS: 0, Status.FAIL: 1, Status.WARN: 3, Status.SKIP: 0}
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What a step saw (``summary``), and for a warning or failure why it matters and what to do."""
+    """What a step saw (``summary``), and for a warning or failure why it matters and what to do.
+
+    ``fatal_to``: the clients (keys of doctor.clients) for which this warning is a failure — a server
+    the spec allows, which one client's documented behaviour cannot use.
+    """
 
     status: Status
     summary: str
     cause: str = ""
     fix: str = ""
+    fatal_to: frozenset[str] = frozenset()
 
 
 def passed(summary: str) -> Outcome:
     return Outcome(Status.PASS, summary)
 
 
-def warned(summary: str, cause: str, fix: str = "") -> Outcome:
-    return Outcome(Status.WARN, summary, cause, fix)
+def warned(summary: str, cause: str, fix: str = "", fatal_to: frozenset[str] = frozenset()) -> Outcome:
+    return Outcome(Status.WARN, summary, cause, fix, fatal_to)
 
 
 def failed(summary: str, cause: str, fix: str = "") -> Outcome:

@@ -3,7 +3,10 @@
 Requests as MCP clients send them (MCP authorization; SDK client/auth):
 JSON registration (RFC 7591), S256 PKCE (RFC 7636 §4.2), ``resource``
 (RFC 8707) in the authorization and token requests, form-encoded token and
-revocation requests (RFC 6749 §4.1.3, RFC 7009) with ``client_id`` in the body.
+revocation requests (RFC 6749 §4.1.3, RFC 7009) with ``client_id`` in the body,
+each authenticated the way the registration answered
+(``token_endpoint_auth_method``: the secret in the body, in a Basic header, or
+none at all for a public client, RFC 6749 §2.3.1).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from vpsmcp.doctor.probe import Probe, Reply
 
@@ -66,7 +69,7 @@ def authorize_url(endpoint: str, client_id: str, redirect_uri: str, challenge: s
 
 def exchange_code(probe: Probe, endpoint: str, client: Mapping[str, Any], code: str, redirect_uri: str,
                   verifier: str, resource: str) -> Reply:
-    form = {
+    form: dict[str, str] = {
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": redirect_uri,
@@ -74,22 +77,42 @@ def exchange_code(probe: Probe, endpoint: str, client: Mapping[str, Any], code: 
         "code_verifier": verifier,
         "resource": resource,
     }
-    return probe.request("POST", endpoint, FORM, _with_secret(form, client))
+    return authenticated(probe, endpoint, client, form)
 
 
-def revoke(probe: Probe, endpoint: str, client: Mapping[str, Any], token: str, hint: str) -> Reply:
+def revoke(probe: Probe, endpoint: str, client: Mapping[str, Any], token: str, hint: str,
+           empty_secret: bool = False) -> Reply:
+    """RFC 7009 §2.1; ``empty_secret`` adds ``client_secret=`` for a public client, for the servers that
+    demand the field even then (python-sdk#3508)."""
     form = {"token": token, "token_type_hint": hint, "client_id": str(client["client_id"])}
-    return probe.request("POST", endpoint, FORM, _with_secret(form, client))
+    if empty_secret and auth_method(client) == "none":
+        form["client_secret"] = ""
+    return authenticated(probe, endpoint, client, form)
 
 
 def token_request(probe: Probe, endpoint: str, form: Mapping[str, str]) -> Reply:
     return probe.request("POST", endpoint, FORM, urlencode(dict(form)).encode())
 
 
-def _with_secret(form: dict[str, str], client: Mapping[str, Any]) -> bytes:
-    if client.get("client_secret"):
-        form["client_secret"] = str(client["client_secret"])
-    return urlencode(form).encode()
+def auth_method(client: Mapping[str, Any]) -> str:
+    """How the registration says this client authenticates (RFC 7591 §2: client_secret_basic when unsaid,
+    unless no secret was issued)."""
+    method = client.get("token_endpoint_auth_method")
+    if isinstance(method, str) and method:
+        return method
+    return "client_secret_basic" if client.get("client_secret") else "none"
+
+
+def authenticated(probe: Probe, endpoint: str, client: Mapping[str, Any], form: dict[str, str]) -> Reply:
+    """A form POST to the token or revocation endpoint, with the client's credentials as registered."""
+    headers, secret = dict(FORM), client.get("client_secret")
+    method = auth_method(client)
+    if method == "client_secret_basic" and isinstance(secret, str) and secret:
+        pair = f"{quote(str(client['client_id']), safe='')}:{quote(secret, safe='')}"  # RFC 6749 §2.3.1
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    elif method != "none" and isinstance(secret, str) and secret:
+        form["client_secret"] = secret
+    return probe.request("POST", endpoint, headers, urlencode(form).encode())
 
 
 def oauth_error(reply: Reply) -> str:

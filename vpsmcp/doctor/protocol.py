@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from vpsmcp.doctor import fixes, rpc
-from vpsmcp.doctor.model import Outcome, ProbeError, failed, passed, skipped, warned
+from vpsmcp.doctor.model import CLAUDE, Outcome, ProbeError, failed, passed, skipped, warned
 from vpsmcp.doctor.refusals import refused
 from vpsmcp.doctor.run import Run, StepSpec
 
@@ -192,7 +192,8 @@ def claudes_request(run: Run) -> Outcome:
     # A warning, not a failure: the spec's strict answer, fatal to one client (the Claude verdict says so).
     return warned(f"Claude's request (a 2026-07-28 body under MCP-Protocol-Version: 2025-11-25): {answer.describe()}",
                   "Claude's connector sends every request so (anthropics/claude-code#93290): every tool call "
-                  "fails in Claude while it shows connected; other clients are not affected", FIX_BY_BODY)
+                  "fails in Claude while it shows connected; other clients are not affected", FIX_BY_BODY,
+                  fatal_to=frozenset({CLAUDE}))
 
 
 FIX_BY_BODY = ("serve a request by the era its body names (params._meta's protocolVersion) when the "

@@ -112,15 +112,27 @@ def clean_up(run: Run) -> Outcome:
     client = run.facts.client
     if client is None:
         return skipped("the doctor registered nothing")
+    words = delete_registration(run, client, "the doctor's registration as Claude")
+    if words.endswith(DELETED):
+        return passed(words)
+    if words.endswith(NO_DELETION):
+        return skipped(words)
+    return warned(words, "RFC 7592 §2.3 answers 204")
+
+
+DELETED = "is deleted (RFC 7592)"
+NO_DELETION = "stays on the server: it offers no way to delete one (RFC 7592)"
+
+
+def delete_registration(run: Run, client: dict[str, Any], what: str) -> str:
+    """Delete a registration of the doctor's by RFC 7592 §2.3; what became of it, in words."""
     uri, token = client.get("registration_client_uri"), client.get("registration_access_token")
     if not isinstance(uri, str) or not isinstance(token, str):
-        return skipped("one registration of the doctor's (as Claude) stays on the server: it offers no way to "
-                       "delete one (RFC 7592)")
+        return f"{what} {NO_DELETION}"
     reply = run.probe.request("DELETE", uri, {"Authorization": f"Bearer {token}"})
     if reply.status in (200, 204):
-        return passed("the doctor's registration is deleted (RFC 7592)")
-    return warned(f"deleting the doctor's registration at {uri}: HTTP {reply.status}",
-                  "RFC 7592 §2.3 answers 204; the registration stays")
+        return f"{what} {DELETED}"
+    return f"deleting {what} at {uri}: HTTP {reply.status}, so it stays"
 
 
 STEPS = (
