@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from vpsmcp.doctor.clients import predict
-from vpsmcp.doctor.model import CLAUDE, Check, Outcome, Status
+from vpsmcp.doctor.model import CHATGPT, CLAUDE, Check, Outcome, Status
 from vpsmcp.doctor.probe import Probe
 from vpsmcp.doctor.run import Options, Run
 from vpsmcp.doctor.target import parse_target
 
 STEPS = ("DNS", "port", "TLS", "401 challenge", "resource metadata", "server metadata", "issuer",
-         "PKCE and endpoints", "registration", "authorize", "token endpoint", "server/discover", "initialize",
+         "PKCE and endpoints", "registration", "authorize", "token endpoint", "ChatGPT, Codex", "server/discover",
+         "initialize",
          "tools/list", "Claude's request", "sessions", "tool call")
 
 
@@ -31,7 +32,18 @@ def verdicts(url: str, changed: dict[str, tuple[Any, ...]] | None = None, local:
 
 def test_a_server_that_passes_everything_on_https_443_is_one_every_client_connects_to() -> None:
     assert {name: verdict for name, (verdict, _) in verdicts("https://mcp.example.com/mcp").items()} == {
-        "Claude": "connects", "Claude Code": "connects", "mcp-remote": "connects", "official SDK clients": "connects"}
+        "Claude": "connects", "Claude Code": "connects", "ChatGPT": "connects", "Codex": "connects",
+        "mcp-remote": "connects", "official SDK clients": "connects"}
+
+
+def test_chatgpts_callback_refused_fails_chatgpt_alone() -> None:
+    refused = (Status.WARN, "refused ChatGPT's callback …: invalid_redirect_uri (Codex accepted)", "", "",
+               frozenset({CHATGPT}))
+    found = verdicts("https://mcp.example.com/mcp", {"ChatGPT, Codex": refused})
+    assert found["ChatGPT"][0] == "fails" and found["ChatGPT"][1].startswith("will fail at ChatGPT, Codex: refused")
+    assert {name for name, (verdict, _) in found.items() if verdict != "connects"} == {"ChatGPT"}
+    assert verdicts("http://127.0.0.1:8765/mcp", local=True)["ChatGPT"][1] == \
+        "will fail before any request: it reaches only https URLs"
 
 
 def test_claudes_mismatched_header_refused_fails_claude_alone() -> None:

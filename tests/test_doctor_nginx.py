@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.nginx_support import Nginx, buffering, proxied
-from tests.oauth_flow import grant, set_password
+from tests.oauth_flow import consent_form, grant, set_password
 from vpsmcp.cli import main
 
 pytestmark = pytest.mark.slow
@@ -65,7 +68,10 @@ def test_doctor_passes_vpsmcp_behind_the_shipped_nginx_site(
     assert checks["Claude's request"]["status"] == "pass"
     assert "port 443 only" in clients["Claude"]["words"]
     assert {name: c["verdict"] for name, c in clients.items() if name != "Claude"} == {
-        "Claude Code": "connects", "mcp-remote": "connects", "official SDK clients": "connects"}
+        "Claude Code": "connects", "ChatGPT": "unknown", "Codex": "connects", "mcp-remote": "connects",
+        "official SDK clients": "connects"}
+    assert "--local" in clients["ChatGPT"]["words"]  # whether the name is public was not checked
+    assert checks["ChatGPT, Codex"]["summary"] == "ChatGPT and Codex register with their callbacks"
     assert "stays on the server" in checks["clean up"]["summary"]
     assert status == 0
     assert checks["TLS"]["summary"].startswith("TLSv1.") and "trusted certificate for mcp.vpsmcp.test" in \
@@ -134,3 +140,35 @@ def test_doctor_names_each_nginx_fault_and_nothing_else(
 
 def failing(checks: dict[str, dict[str, Any]]) -> set[str]:
     return {name for name, check in checks.items() if check.get("status") == "fail"}
+
+
+def test_doctor_logs_in_to_vpsmcp_behind_the_shipped_nginx_site_and_passes_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--login`` through nginx with TLS: the browser the doctor opens is the test at the consent page."""
+    with behind_nginx(tmp_path) as (nginx, _):
+        played: list[threading.Thread] = []
+
+        def browser(url: str) -> bool:
+            def owner() -> None:
+                with nginx.client(timeout=10) as http:
+                    page = http.get(url)
+                    offered = re.findall(r'name="scope" value="([^"]+)"', page.text)
+                    answer = http.post(url.split("?")[0], data={**consent_form(page), "password": PASSWORD,
+                                                               "decision": "allow", "scope": offered})
+                    assert answer.status_code == 302, answer.text
+                with httpx.Client(timeout=10) as loopback:  # the doctor's own listener, plain http
+                    loopback.get(answer.headers["location"])
+            played.append(threading.Thread(target=owner))
+            played[-1].start()
+            return True
+
+        monkeypatch.setattr("vpsmcp.doctor.login.webbrowser.open", browser)
+        status = main(["doctor", nginx.base_url + "/mcp", "--json", "--local", "--ca-file", str(nginx.ca_path),
+                       "--login", "--login-timeout", "30", "--stream-wait", "3", "--timeout", "5"], env={})
+        report = json.loads(capsys.readouterr().out)
+    checks = {check["name"]: check for check in report["checks"]}
+    assert len(played) == 1
+    assert {name: c["status"] for name, c in checks.items() if c["status"] != "pass"} == {"clean up": "skip"}, checks
+    assert checks["login"]["summary"].startswith("logged in: a Bearer token") and status == 0
+    assert checks["log out"]["summary"].startswith("the doctor's tokens are revoked")

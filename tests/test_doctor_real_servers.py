@@ -233,7 +233,13 @@ FAULTS = {
     "issuer-slash": ("issuer", "fail", "/"),
     "tokenless-get-405": ("401 challenge", "warn", "GET without a token gets HTTP 405"),
     "strict-version-header": ("Claude's request", "warn", "-32020"),
+    "claude-only-redirects": ("ChatGPT, Codex", "warn", "refused ChatGPT's callback"),
 }
+# Whose verdict each fault turns to "fails" (beyond Claude, which reaches no http URL at all).
+FAILS = {"no-resource-metadata": set(), "relative-resource-metadata": {"Claude Code", "ChatGPT", "Codex", "mcp-remote",
+                                                                       "official SDK clients"},
+         "issuer-slash": {"Claude Code", "ChatGPT", "Codex", "mcp-remote", "official SDK clients"},
+         "tokenless-get-405": set(), "strict-version-header": set(), "claude-only-redirects": {"ChatGPT"}}
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -246,3 +252,8 @@ def test_each_fault_of_a_real_sdk_server_is_named_and_nothing_else(fault: str, t
     assert named["status"] == status and words in named["summary"], named
     expected = {step} if status == "fail" else set()
     assert set(failures(checks)) == expected, failures(checks)
+    failing = {name for name, c in checks["clients"].items() if c["verdict"] == "fails"}
+    assert failing - {"Claude", "ChatGPT"} == FAILS[fault] - {"ChatGPT"}, checks["clients"]
+    assert ("ChatGPT" in FAILS[fault]) == ("past that" in checks["clients"]["ChatGPT"]["words"]), checks["clients"]
+    if fault in ("no-resource-metadata", "strict-version-header"):  # Claude's own failures, said past its https
+        assert "past that, it would fail at " + step in checks["clients"]["Claude"]["words"], checks["clients"]

@@ -18,6 +18,8 @@ in public threads; the doctor must name it and nothing else):
   trailing slash the metadata URL does not have;
 - ``tokenless-get-405``: a GET without a token answered 405, not 401 (a
   client that probes with GET, as mcp-remote does, never sees the challenge);
+- ``claude-only-redirects``: registration admits only Claude's callback and
+  http loopback, refusing ChatGPT's (danielealbano/android-remote-control-mcp#166);
 - ``strict-version-header``: a request whose ``MCP-Protocol-Version`` header
   disagrees with the version its body names answered -32020 (what Claude's
   connector meets, anthropics/claude-code#93290).
@@ -42,12 +44,11 @@ from mcp.server.auth.provider import (
     AccessToken, AuthorizationCode, AuthorizationParams, IdentityAssertionParams, RefreshToken, TokenError,
     construct_redirect_uri,
 )
-from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.types import ToolAnnotations
-from pydantic import AnyHttpUrl
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -59,7 +60,8 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SCOPE = "mcp"
 FAULTS = ("no-resource-metadata", "relative-resource-metadata", "issuer-slash", "tokenless-get-405",
-          "strict-version-header")
+          "claude-only-redirects", "strict-version-header")
+ADMITTED = re.compile(r"(https://claude\.ai/|https://claude\.com/|http://(127\.0\.0\.1|localhost)[:/])")
 
 
 class MemoryProvider:
@@ -144,12 +146,12 @@ def build(base: str, allowed_hosts: list[str]) -> App:
     provider, started = MemoryProvider(base), time.monotonic()
     server = MCPServer(
         name="sdk-auth-upstream", version="1", log_level="WARNING", auth_server_provider=provider,
-        auth=AuthSettings(
-            issuer_url=AnyHttpUrl(base), resource_server_url=AnyHttpUrl(f"{base}/mcp"), required_scopes=[SCOPE],
-            validate_token_resource=True,
-            client_registration_options=ClientRegistrationOptions(enabled=True, valid_scopes=[SCOPE],
-                                                                  default_scopes=[SCOPE]),
-            revocation_options=RevocationOptions(enabled=True)))
+        # From strings, so the issuer keeps its empty path (AnyHttpUrl(...) would add a slash).
+        auth=AuthSettings.model_validate({
+            "issuer_url": base, "resource_server_url": f"{base}/mcp", "required_scopes": [SCOPE],
+            "validate_token_resource": True,
+            "client_registration_options": {"enabled": True, "valid_scopes": [SCOPE], "default_scopes": [SCOPE]},
+            "revocation_options": {"enabled": True}}))
 
     @server.tool()
     async def add(a: int, b: int) -> str:
@@ -197,6 +199,17 @@ def faulty(app: App, fault: str) -> App:
             if named is not None and headers.get("mcp-protocol-version", named) != named:
                 error = {"jsonrpc": "2.0", "id": _id(body), "error": {
                     "code": -32020, "message": "MCP-Protocol-Version header does not match the request body"}}
+                await _answer(send, 400, json.dumps(error).encode(), [(b"content-type", b"application/json")])
+                return
+            receive = _replay(body, receive)
+        if fault == "claude-only-redirects" and scope["method"] == "POST" and path == "/register":
+            body = await _read(receive)
+            try:
+                uris = json.loads(body).get("redirect_uris") or []
+            except (ValueError, AttributeError):
+                uris = []
+            if not all(isinstance(u, str) and ADMITTED.match(u) for u in uris):
+                error = {"error": "invalid_redirect_uri", "error_description": "redirect_uri not allowed"}
                 await _answer(send, 400, json.dumps(error).encode(), [(b"content-type", b"application/json")])
                 return
             receive = _replay(body, receive)

@@ -8,7 +8,10 @@ connector reaches only public https names on port 443 over IPv4
 body under a 2025-11-25 header after ``server/discover`` (claude-code#93290:
 the step "Claude's request"), never opens the GET stream (claude-ai-mcp#1005)
 and picks a client ID metadata document whenever one is offered with
-``none``. A client fails at the first step it needs that failed; a step it
+``none``. ChatGPT's connectors are hosted too (a public https URL) and
+register a callback per connector; Codex logs in through a loopback callback
+with a path (the step "ChatGPT, Codex"). A client fails at the first step it
+needs that failed, or that warned with the client in ``fatal_to``; a step it
 needs that could not be checked (behind the login) leaves it unknown.
 """
 
@@ -18,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from vpsmcp.doctor.model import CLAUDE, CLAUDE_CODE, MCP_REMOTE, SDK, Check, Status
+from vpsmcp.doctor.model import CHATGPT, CLAUDE, CLAUDE_CODE, CODEX, MCP_REMOTE, SDK, Check, Status
 from vpsmcp.doctor.run import Run
 
 Verdict = Literal["connects", "fails", "unknown"]
@@ -55,6 +58,15 @@ def _hosted(run: Run) -> str | None:
     return None
 
 
+def _chatgpt_hosted(run: Run) -> str | None:
+    """ChatGPT's connectors, too, are reached from OpenAI's servers: a public https URL."""
+    if run.target.scheme != "https":
+        return "will fail before any request: it reaches only https URLs"
+    if run.options.local:
+        return "unknown: checked with --local, so whether its name resolves to a public address was not"
+    return None
+
+
 def _cimd_choice(run: Run) -> str | None:
     document = run.facts.server_metadata or {}
     methods = document.get("token_endpoint_auth_methods_supported") or []
@@ -71,6 +83,13 @@ CLIENTS: tuple[ClientModel, ...] = (
                 demands=_hosted, notes=_cimd_choice),
     ClientModel(CLAUDE_CODE, "Claude Code (direct)",
                 ("port", "TLS", *DISCOVERY, *REGISTRATION, "server/discover", "initialize", "tools/list", "tool call")),
+    ClientModel(CHATGPT, "ChatGPT (connectors, developer mode)",
+                ("DNS", "port", "TLS", *DISCOVERY, *REGISTRATION, "ChatGPT, Codex", "initialize", "tools/list",
+                 "tool call"),
+                demands=_chatgpt_hosted),
+    ClientModel(CODEX, "Codex (CLI and IDE)",
+                ("port", "TLS", *DISCOVERY, *REGISTRATION, "ChatGPT, Codex", "initialize", "tools/list",
+                 "tool call")),
     ClientModel(MCP_REMOTE, "mcp-remote",
                 ("port", "TLS", *DISCOVERY, *REGISTRATION, "initialize", "tools/list", "tool call")),
     ClientModel(SDK, "official SDK clients (Python, TypeScript)",

@@ -51,6 +51,24 @@ def claude_registration(scope: str) -> dict[str, Any]:
     return metadata
 
 
+# ChatGPT's connectors register a callback of their own per connector (makeplane/plane-mcp-server#165,
+# kunickiaj/codemem#1286); Codex's ``mcp login`` a loopback port with a callback id in the path
+# (openai/codex#30460: base64url of a hash of the server URL).
+CHATGPT_CALLBACK = "https://chatgpt.com/connector/oauth/vpsmcpdoctor1"
+CODEX_CALLBACK = "http://127.0.0.1:33418/callback/vpsmcpdoctor1"
+
+
+def other_registration(name: str, callback: str, scope: str) -> dict[str, Any]:
+    """A registration as another client sends it: its name and callback, the server's default auth method."""
+    metadata: dict[str, Any] = {
+        "client_name": f"{name} (vpsmcp doctor)", "redirect_uris": [callback],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+    }
+    if scope:
+        metadata["scope"] = scope
+    return metadata
+
+
 def authorize_url(endpoint: str, client_id: str, redirect_uri: str, challenge: str, state: str,
                   scope: str, resource: str) -> str:
     params = {

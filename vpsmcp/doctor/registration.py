@@ -4,6 +4,8 @@ Claude registers by CIMD or dynamic registration (RFC 7591) with
 ``client_secret_post`` and its callbacks, expects a ``client_secret`` back,
 sends the person to ``/authorize`` with S256 and ``resource``, and re-registers
 when the token endpoint says ``401 invalid_client`` (support.claude.com 11503834).
+ChatGPT and Codex register too, each with its own kind of callback; every
+registration of the doctor's is deleted at the end where RFC 7592 allows.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from vpsmcp.doctor import fixes
-from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
+from vpsmcp.doctor.model import CHATGPT, CODEX, Outcome, failed, passed, skipped, warned
 from vpsmcp.doctor.oauth_client import (
-    CLAUDE_CALLBACKS, authorize_url, claude_registration, oauth_error, pkce_pair, register, token_request,
+    CHATGPT_CALLBACK, CLAUDE_CALLBACKS, CODEX_CALLBACK, authorize_url, claude_registration, oauth_error,
+    other_registration, pkce_pair, register, token_request,
 )
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.target import canonical, origin_of
@@ -107,15 +110,46 @@ def token_endpoint(run: Run) -> Outcome:
     return passed("a wrong code gets 400 invalid_grant, an unknown client 401 invalid_client")
 
 
+OTHERS = ((CHATGPT, "ChatGPT", CHATGPT_CALLBACK), (CODEX, "Codex", CODEX_CALLBACK))
+
+
+def other_clients(run: Run) -> Outcome:
+    """Register as ChatGPT's connector and Codex do — their callbacks, the server's default auth — and
+    see whether the server takes them; a refusal is that client's failure alone."""
+    document = run.facts.server_metadata
+    if document is None or run.facts.client is None:
+        return skipped("no dynamic registration to try them with")
+    refused, accepted = [], []
+    for key, name, callback in OTHERS:
+        reply = register(run.probe, str(document["registration_endpoint"]),
+                         other_registration(name, callback, run.facts.scope))
+        client = reply.json()
+        if reply.status in (200, 201) and isinstance(client, dict) and client.get("client_id"):
+            run.facts.other_clients[name] = client
+            accepted.append(name)
+        else:
+            refused.append((key, f"{name}'s callback {callback}: {oauth_error(reply)}"))
+    if refused:
+        return warned("refused " + "; ".join(words for _, words in refused)
+                      + (f" ({', '.join(accepted)} accepted)" if accepted else ""),
+                      "ChatGPT registers https://chatgpt.com/connector/oauth/<id> (makeplane/plane-mcp-server#165); "
+                      "Codex a loopback port with /callback/<id> (openai/codex#30460): a server that refuses "
+                      "them shuts that client out", run.fix(fixes.REGISTRATION),
+                      fatal_to=frozenset(key for key, _ in refused))
+    return passed(f"{' and '.join(accepted)} register with their callbacks")
+
+
 def clean_up(run: Run) -> Outcome:
-    """Leave nothing behind: delete the doctor's registration where the server offers RFC 7592, else say so."""
-    client = run.facts.client
-    if client is None:
+    """Leave nothing behind: delete the doctor's registrations where the server offers RFC 7592, else say so."""
+    clients = [("the doctor's registration as Claude", run.facts.client)] if run.facts.client else []
+    clients += [(f"its registration as {name}", client) for name, client in run.facts.other_clients.items()]
+    if not clients:
         return skipped("the doctor registered nothing")
-    words = delete_registration(run, client, "the doctor's registration as Claude")
-    if words.endswith(DELETED):
+    said = [delete_registration(run, client, what) for what, client in clients]
+    words = "; ".join(said)
+    if all(w.endswith(DELETED) for w in said):
         return passed(words)
-    if words.endswith(NO_DELETION):
+    if all(w.endswith(DELETED) or w.endswith(NO_DELETION) for w in said):
         return skipped(words)
     return warned(words, "RFC 7592 §2.3 answers 204")
 
@@ -139,5 +173,6 @@ STEPS = (
     StepSpec(GROUP, "registration", registration),
     StepSpec(GROUP, "authorize", authorize),
     StepSpec(GROUP, "token endpoint", token_endpoint),
+    StepSpec(GROUP, "ChatGPT, Codex", other_clients),
     StepSpec(GROUP, "clean up", clean_up),
 )

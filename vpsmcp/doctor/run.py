@@ -61,6 +61,7 @@ class Facts:
     issuer: str | None = None
     server_metadata: dict[str, Any] | None = None
     client: dict[str, Any] | None = None  # what dynamic registration returned
+    other_clients: dict[str, dict[str, Any]] = field(default_factory=dict)  # registered as ChatGPT, Codex
     token: str | None = None
     login: dict[str, Any] | None = None  # the token response of --login
     login_client: dict[str, Any] | None = None  # the client --login registered
