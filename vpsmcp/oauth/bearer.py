@@ -17,8 +17,7 @@ from vpsmcp.errors import TransportError
 from vpsmcp.oauth.records import digest
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import OAuthStore
-
-UNAUTHORIZED = -32001
+from vpsmcp.protocol.jsonrpc import UNAUTHORIZED
 
 
 class BearerGate:

@@ -20,6 +20,11 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
+# -32001, in JSON-RPC's implementation-defined range (§5.1): what the official SDKs answer both for an
+# unknown session (with HTTP 404) and for a refused credential (with HTTP 401/403); one code, two names.
+SERVER_ERROR = -32001
+SESSION_NOT_FOUND = SERVER_ERROR
+UNAUTHORIZED = SERVER_ERROR
 # 2026-07-28 (basic/transports/streamable-http, "Errors").
 HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021

@@ -17,13 +17,12 @@ from typing import Any
 
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
-from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, Notification, RequestId
+from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, SESSION_NOT_FOUND, Notification, RequestId
 from vpsmcp.protocol.session import Phase, Session
 from vpsmcp.transport import saved_sessions
 from vpsmcp.transport.saved_sessions import SavedSession
 from vpsmcp.transport.streams import OutboundStream
 
-SESSION_NOT_FOUND = -32001
 DONE_STREAM_KEEP = 120.0  # seconds a finished stream stays resumable
 MAX_STREAMS = 64  # resumable streams kept per session; the oldest go first
 
