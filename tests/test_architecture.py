@@ -1,0 +1,87 @@
+"""The shape the code promises: docs/ARCHITECTURE.md names every module, and the protocol core stays I/O-free.
+
+Both hold by reading the tree (``ast``, no imports run), so a new module left
+out of the table, or a web framework reached from ``vpsmcp.protocol``, fails
+here with the file and the line.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.support import ROOT
+
+PACKAGE = ROOT / "vpsmcp"
+ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
+
+# What the protocol core may not reach: web frameworks and servers, OAuth, and modules that do I/O.
+NOT_IN_THE_CORE = {"quart", "flask", "werkzeug", "hypercorn", "h11", "authlib", "socket", "ssl", "subprocess",
+                   "http", "urllib", "sqlite3", "os", "shutil", "pathlib", "select", "selectors"}
+# The parts of vpsmcp the core may import: itself, the errors, the scope names, the version.
+CORE_MAY_IMPORT = ("vpsmcp.protocol", "vpsmcp.errors", "vpsmcp.scopes")
+
+
+def modules_in_the_tree() -> set[str]:
+    return {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def modules_in_the_table() -> set[str]:
+    """Every module a row of the table names; a bare name shares the directory of the name before it."""
+    named: set[str] = set()
+    for line in ARCHITECTURE.read_text().splitlines():
+        if not line.startswith("| `"):
+            continue
+        directory = ""
+        for entry in re.findall(r"`([^`]+)`", line.split(" | ")[0]):
+            if "/" in entry:
+                directory = entry.rsplit("/", 1)[0] + "/" if not entry.endswith("/") else entry.rsplit("/", 2)[0] + "/"
+            if entry.endswith(".py"):
+                named.add(entry if "/" in entry else directory + entry)
+    return named
+
+
+def test_the_architecture_table_names_every_module_and_only_modules_that_exist() -> None:
+    tree, table = modules_in_the_tree(), modules_in_the_table()
+    unnamed = {m for m in tree - table if not (m.endswith("__init__.py") or m == "__main__.py")}
+    assert not unnamed, f"modules docs/ARCHITECTURE.md does not name: {sorted(unnamed)}"
+    assert not table - tree, f"docs/ARCHITECTURE.md names modules that do not exist: {sorted(table - tree)}"
+
+
+def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
+    """(line, module) for every import in a file, relative ones resolved against its package."""
+    found = []
+    package = package or ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found += [(node.lineno, f"{base}.{alias.name}" if base == "vpsmcp" else base) for alias in node.names]
+    return found
+
+
+def test_the_protocol_core_imports_no_web_framework_no_io_and_no_transport() -> None:
+    wrong = []
+    for path in sorted((PACKAGE / "protocol").rglob("*.py")):
+        for line, module in imports_of(path):
+            top = module.split(".")[0]
+            if top in NOT_IN_THE_CORE:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+            elif top == "vpsmcp" and module != "vpsmcp.__version__" and not module.startswith(CORE_MAY_IMPORT):
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module} (outside the core)")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_layering_check_sees_what_it_forbids(tmp_path: Path) -> None:
+    """The scan above is not vacuous: it finds both kinds of import, absolute and relative."""
+    sample = ROOT / "vpsmcp" / "protocol" / "jsonrpc.py"
+    modules = {m for _, m in imports_of(sample)}
+    assert "json" in modules and "vpsmcp.errors" in modules
+    relative = tmp_path / "probe.py"
+    relative.write_text("from ..transport import endpoint\nfrom . import jsonrpc\nimport socket\n")
+    assert {m for _, m in imports_of(relative, "vpsmcp.protocol")} == {"vpsmcp.transport", "vpsmcp.protocol",
+                                                                      "socket"}
