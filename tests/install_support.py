@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from vpsmcp.errors import InstallError
-from vpsmcp.install import InstallRequest, plan_install
-from vpsmcp.install_layout import ENABLED_LINK, UNIT, System
-from vpsmcp.install_plan import Plan, Target, carry_out
+from vpsmcp.install.install import InstallRequest, plan_install
+from vpsmcp.install.layout import ENABLED_LINK, UNIT, System
+from vpsmcp.install.plan import Plan, Target, carry_out
 
 URL = "https://mcp.example.com"
 SITE = "/etc/nginx/sites-available/vpsmcp.conf"

@@ -40,7 +40,7 @@ import pytest
 
 from tests.support import ServerProcess, serve_from_checkout
 from vpsmcp.config import Config
-from vpsmcp.install_site import Site
+from vpsmcp.install.site import Site
 
 HOSTNAME = "mcp.vpsmcp.test"
 LOOPBACK = "127.0.0.1"

@@ -21,8 +21,8 @@ from tests.disk_support import fill, small_disk
 from tests.support import ROOT, serve_from_checkout
 from tests.tool_server import start_tool_server, tools_config
 from vpsmcp import cli
-from vpsmcp.audit import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
-from vpsmcp.audit_verify import verify
+from vpsmcp.audit.log import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
+from vpsmcp.audit.verify import verify
 from vpsmcp.config import AuditConfig
 from vpsmcp.protocol.tool_calls import ToolCall
 
@@ -157,7 +157,7 @@ def test_a_torn_last_line_is_kept_as_evidence_and_the_chain_goes_on(tmp_path: Pa
 
 
 def verify_records(directory: Path) -> list[dict[str, Any]]:
-    from vpsmcp.audit_verify import records
+    from vpsmcp.audit.verify import records
 
     return list(records(directory))
 

@@ -18,9 +18,9 @@ from tests.install_support import SITE, SITE_LINK, URL, Host, at, fake_pyz, inst
 from vpsmcp.cli import main
 from vpsmcp.config import load_config
 from vpsmcp.errors import InstallError
-from vpsmcp.install import InstallRequest, plan_install
-from vpsmcp.install_layout import CONFIG, OWNER_PASSWORD, PYZ, UNIT, System
-from vpsmcp.install_templates import deploy_file
+from vpsmcp.install.install import InstallRequest, plan_install
+from vpsmcp.install.layout import CONFIG, OWNER_PASSWORD, PYZ, UNIT, System
+from vpsmcp.install.templates import deploy_file
 from vpsmcp.oauth.owner import verify_password
 
 

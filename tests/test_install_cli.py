@@ -14,8 +14,8 @@ from tests.support import ROOT
 from tests.test_pyz import SYSTEM_PYTHON, build
 from vpsmcp.cli import main
 from vpsmcp.errors import InstallError
-from vpsmcp.install_layout import CONFIG, PYZ, UNIT
-from vpsmcp.install_templates import deploy_file, render
+from vpsmcp.install.layout import CONFIG, PYZ, UNIT
+from vpsmcp.install.templates import deploy_file, render
 
 EVERY_STEP = [
     "run `useradd --system --user-group --home-dir /var/lib/vpsmcp --no-create-home --shell /usr/sbin/nologin vpsmcp`",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.test_conformance import node_bin
 from vpsmcp.config import Config, ToolsConfig, UpstreamConfig
-from vpsmcp.install_grants import Grants, grants_for
+from vpsmcp.install.grants import Grants, grants_for
 
 GROUPS = frozenset({"systemd-journal", "adm"})
 EVERY_TOOL_GROUP = ("status", "processes", "services", "logs", "files", "exec", "containers", "network")

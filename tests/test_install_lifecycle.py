@@ -9,10 +9,10 @@ import pytest
 from tests.install_support import SITE, SITE_LINK, URL, Host, at, fake_pyz, install, make_root, tree, write
 from vpsmcp.cli import main
 from vpsmcp.errors import InstallError
-from vpsmcp.install_layout import CONFIG, DROPIN, OWNER_PASSWORD, PREVIOUS_PYZ, PYZ, UNIT, System
-from vpsmcp.install_plan import Target, carry_out
-from vpsmcp.install_remove import plan_uninstall
-from vpsmcp.install_upgrade import carry_out_swap, plan_rollback, plan_upgrade
+from vpsmcp.install.layout import CONFIG, DROPIN, OWNER_PASSWORD, PREVIOUS_PYZ, PYZ, UNIT, System
+from vpsmcp.install.plan import Target, carry_out
+from vpsmcp.install.remove import plan_uninstall
+from vpsmcp.install.upgrade import carry_out_swap, plan_rollback, plan_upgrade
 
 RESTART = "systemctl restart vpsmcp.service"
 HEALTH = "http://127.0.0.1:8765/healthz"

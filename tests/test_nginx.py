@@ -34,7 +34,7 @@ from tests.nginx_support import Nginx, TlsFiles, buffering, nginx_bin, proxied
 from tests.oauth_flow import grant, set_password
 from tests.support import ROOT, ServerProcess
 from vpsmcp.config import Config
-from vpsmcp.install_site import Site
+from vpsmcp.install.site import Site
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ import pytest
 from tests.nginx_support import HOSTNAME, Nginx, TlsFiles, free_port, proxied
 from tests.support import ServerProcess
 from vpsmcp.errors import InstallError
-from vpsmcp.site_check import check_site
+from vpsmcp.install.site_check import check_site
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import pytest
 
 from tests.support import ROOT
 from vpsmcp.config import Config, UpstreamConfig, ToolsConfig
-from vpsmcp.install_grants import grants_for
-from vpsmcp.install_layout import CONFIG, PYTHON, PYZ, STATE_DIR, USER
+from vpsmcp.install.grants import grants_for
+from vpsmcp.install.layout import CONFIG, PYTHON, PYZ, STATE_DIR, USER
 
 UNIT = ROOT / "systemd" / "vpsmcp.service"
 # The exposure `systemd-analyze security` gives the shipped unit is 1.2 ("OK"); 2.0 leaves room

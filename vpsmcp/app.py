@@ -11,7 +11,7 @@ from quart import Blueprint, Quart
 
 from vpsmcp import __version__
 from vpsmcp.access import Gate, OpenGate
-from vpsmcp.audit import AuditLog
+from vpsmcp.audit.log import AuditLog
 from vpsmcp.errors import ConfigError, StateError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway

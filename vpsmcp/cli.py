@@ -18,12 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from vpsmcp import __version__, audit_cli, install_cli
+from vpsmcp import __version__
 from vpsmcp.atomic import write_atomic
+from vpsmcp.audit import commands as audit_commands
 from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
 from vpsmcp.doctor import commands as doctor_commands
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.gateway import commands as gateway_commands
+from vpsmcp.install import commands as install_commands
 from vpsmcp.locations import default_state_dir, find_config, user_config_path
 from vpsmcp.config_check import risks, start_problems
 from vpsmcp.logs import log, setup_logging
@@ -80,10 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(command=_check_config)
 
     oauth_commands.add_commands(sub)
-    install_cli.add_commands(sub)
+    install_commands.add_commands(sub)
     gateway_commands.add_commands(sub)
     trace_commands.add_commands(sub)
-    audit_cli.add_commands(sub)
+    audit_commands.add_commands(sub)
     doctor_commands.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")

@@ -124,7 +124,7 @@ HEARTBEAT = Fix(
 READ_TIMEOUT = Fix(
     "keep the proxy's idle timeout for event streams far above the server's keep-alive interval "
     "(nginx: proxy_read_timeout 3600s), and send keep-alives more often than it",
-    'nginx: "proxy_read_timeout 3600s;" in the location that proxies to vpsmcp (vpsmcp.install writes it), '
+    'nginx: "proxy_read_timeout 3600s;" in the location that proxies to vpsmcp (vpsmcp install writes it), '
     "or mcp.heartbeat below the proxy's timeout",
 )
 LEGACY_PATH = Fix(

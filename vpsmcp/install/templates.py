@@ -38,7 +38,7 @@ def deploy_file(name: str) -> str:
     resource = importlib.resources.files("vpsmcp") / "deploy" / name
     if resource.is_file():
         return resource.read_text(encoding="utf-8")
-    checkout = Path(__file__).resolve().parent.parent / "systemd" / name
+    checkout = Path(__file__).resolve().parents[2] / "systemd" / name
     try:
         return checkout.read_text(encoding="utf-8")
     except OSError:

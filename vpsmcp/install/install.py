@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from vpsmcp.config import Config, dump_config, parse_config, with_overrides
 from vpsmcp.errors import InstallError
-from vpsmcp.install_grants import grants_for
-from vpsmcp.install_layout import (
+from vpsmcp.install.grants import grants_for
+from vpsmcp.install.layout import (
     ACME_ROOT,
     CONFIG,
     DROPIN,
@@ -36,9 +36,9 @@ from vpsmcp.install_layout import (
     System,
     letsencrypt_paths,
 )
-from vpsmcp.install_plan import CheckHealth, CheckSite, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
-from vpsmcp.install_site import Site, upstream_of
-from vpsmcp.install_templates import UNIT as UNIT_FILE, deploy_file
+from vpsmcp.install.plan import CheckHealth, CheckSite, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
+from vpsmcp.install.site import Site, upstream_of
+from vpsmcp.install.templates import UNIT as UNIT_FILE, deploy_file
 from vpsmcp.oauth.owner import hash_password
 
 

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from vpsmcp.config import parse_config
 from vpsmcp.errors import InstallError
-from vpsmcp.install import check_pyz
-from vpsmcp.install_layout import CONFIG, PREVIOUS_PYZ, PYZ, System
-from vpsmcp.install_plan import CheckHealth, Plan, Run, Step, Target, WriteFile, carry_out
-from vpsmcp.install_site import upstream_of
+from vpsmcp.install.install import check_pyz
+from vpsmcp.install.layout import CONFIG, PREVIOUS_PYZ, PYZ, System
+from vpsmcp.install.plan import CheckHealth, Plan, Run, Step, Target, WriteFile, carry_out
+from vpsmcp.install.site import upstream_of
 
 RESTART = ("systemctl", "restart", "vpsmcp.service")
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from vpsmcp.audit_verify import records, verify
+from vpsmcp.audit.verify import records, verify
 from vpsmcp.cli_common import add_state_flags, open_state
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from vpsmcp.errors import InstallError
-from vpsmcp.install import InstallRequest, plan_install, read_pyz
-from vpsmcp.install_layout import PYTHON, System
-from vpsmcp.install_plan import CheckHealth, Plan, RecordingRunner, Run, Runner, Step, SystemRunner, Target, carry_out
-from vpsmcp.install_remove import plan_uninstall
-from vpsmcp.install_upgrade import carry_out_swap, plan_rollback, plan_upgrade
+from vpsmcp.install.install import InstallRequest, plan_install, read_pyz
+from vpsmcp.install.layout import PYTHON, System
+from vpsmcp.install.plan import CheckHealth, Plan, RecordingRunner, Run, Runner, Step, SystemRunner, Target, carry_out
+from vpsmcp.install.remove import plan_uninstall
+from vpsmcp.install.upgrade import carry_out_swap, plan_rollback, plan_upgrade
 
 
 def add_commands(sub: Any) -> None:

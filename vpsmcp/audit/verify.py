@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpsmcp.audit import GENESIS, HEAD_NAME, log_files, record_hash
+from vpsmcp.audit.log import GENESIS, HEAD_NAME, log_files, record_hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from vpsmcp.config import Config
 from vpsmcp.errors import InstallError
-from vpsmcp.install_templates import NGINX_ACME_SITE, NGINX_SITE, Value, deploy_file, render
+from vpsmcp.install.templates import NGINX_ACME_SITE, NGINX_SITE, Value, deploy_file, render
 
 # Far above the heartbeat (a stream is never silent longer) and Claude's 300 s
 # tool-call limit; it only ends a connection whose upstream has gone silent.

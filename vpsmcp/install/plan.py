@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from vpsmcp import site_check
+from vpsmcp.install import site_check
 from vpsmcp.atomic import fsync_dir, write_atomic
 from vpsmcp.errors import InstallError
 

@@ -10,7 +10,7 @@ and are never touched.
 
 from __future__ import annotations
 
-from vpsmcp.install_layout import (
+from vpsmcp.install.layout import (
     CONFIG,
     DROPIN_DIR,
     ENABLED_LINK,
@@ -21,7 +21,7 @@ from vpsmcp.install_layout import (
     USER,
     System,
 )
-from vpsmcp.install_plan import Plan, Remove, Run, Step
+from vpsmcp.install.plan import Plan, Remove, Run, Step
 
 NGINX_SITES = (
     "/etc/nginx/sites-enabled/vpsmcp.conf",
