@@ -85,3 +85,13 @@ def test_the_layering_check_sees_what_it_forbids(tmp_path: Path) -> None:
     relative.write_text("from ..transport import endpoint\nfrom . import jsonrpc\nimport socket\n")
     assert {m for _, m in imports_of(relative, "vpsmcp.protocol")} == {"vpsmcp.transport", "vpsmcp.protocol",
                                                                       "socket"}
+
+
+def test_the_settings_import_nothing_above_them() -> None:
+    """``config`` is read by every part, so it may lean only on what sits below it (no lazy escapes either)."""
+    below = ("vpsmcp.settings", "vpsmcp.errors", "vpsmcp.tool_names")
+    wrong = [f"{path.name}:{line} imports {module}"
+             for path in (PACKAGE / "config.py", PACKAGE / "settings.py")
+             for line, module in imports_of(path)
+             if module.startswith("vpsmcp") and not module.startswith(below)]
+    assert not wrong, "\n".join(wrong)

@@ -20,7 +20,7 @@ from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.versions import Era
 from vpsmcp.scopes import CONTROL, EXEC, FILES_WRITE, READ
 from vpsmcp.tools import all_tools, builtin_provider
-from vpsmcp.tools.catalog import GROUPS, TOOL_NAMES
+from vpsmcp.tool_names import GROUPS, TOOL_NAMES
 from vpsmcp.tools.toolbox import Toolbox
 
 

@@ -26,6 +26,7 @@ import tomli_w
 from vpsmcp import settings
 from vpsmcp.errors import ConfigError
 from vpsmcp.settings import decode_section, encode, replace_setting, setting
+from vpsmcp.tool_names import GROUPS, unknown
 
 DEFAULT_PORT = 8765
 
@@ -371,8 +372,6 @@ class UpstreamConfig:
 
 
 def _tool_names(value: tuple[str, ...]) -> str | None:
-    from vpsmcp.tools.catalog import GROUPS, unknown  # lazy: the tools package reads this module
-
     bad = unknown(value)
     return f"names of built-in tools or groups ({', '.join(GROUPS)}), not {bad[0]!r}" if bad else None
 

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 
 from vpsmcp.config import Config
-from vpsmcp.tools.catalog import TOOL_NAMES, expand
+from vpsmcp.tool_names import TOOL_NAMES, expand
 
 PROCESS_VIEW = ("status", "processes_list", "network_sockets")
 CONTROL_VERBS = ("start", "stop", "restart", "reload", "try-restart", "reload-or-restart")

@@ -33,7 +33,7 @@ from vpsmcp.tools import (
     services,
     status,
 )
-from vpsmcp.tools.catalog import expand
+from vpsmcp.tool_names import expand
 from vpsmcp.tools.toolbox import Toolbox
 
 

@@ -2,6 +2,7 @@
 
 ``[tools] disabled`` names tools or whole groups; the config check reads this
 table, so a typo is refused when the file is loaded, not when a tool is missed.
+It sits at the top level, below ``config``, ``install`` and ``tools`` alike.
 A test holds it equal to what the tool modules actually build.
 """
 
