@@ -9,7 +9,7 @@ from typing import Any
 
 from quart import Blueprint, Quart
 
-from vpsmcp import __version__
+from vpsmcp import __version__, paths
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit.log import AuditLog
 from vpsmcp.errors import ConfigError, StateError
@@ -163,7 +163,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
 def _health(runtime: Runtime) -> Blueprint:
     bp = Blueprint("health", __name__)
 
-    @bp.get("/healthz")
+    @bp.get(paths.HEALTHZ)
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from vpsmcp import paths
 from vpsmcp.transport.guard import LOOPBACK_NAMES
 
-MCP_PATH = "/mcp"
+MCP_PATH = paths.MCP
 
 
 def endpoint_of(public_url: str) -> str:

@@ -17,6 +17,7 @@ from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from vpsmcp import paths
 from vpsmcp.config import Config, dump_config, parse_config, with_overrides
 from vpsmcp.errors import InstallError
 from vpsmcp.install.grants import grants_for
@@ -125,7 +126,7 @@ def plan_install(request: InstallRequest, system: System) -> InstallPlan:
     b.file(nginx.site, (site.render() if has_certificate else site.render_acme()).encode(), 0o644, "the nginx site")
     if nginx.enabled_link:
         b.link(nginx.enabled_link, nginx.site, "enables the site")
-    b.commands(config, nginx, config.server.public_url + "/healthz" if has_certificate else None)
+    b.commands(config, nginx, config.server.public_url + paths.HEALTHZ if has_certificate else None)
     notes = _notes(config.server.public_url, has_certificate, hostname, password is not None) + grants.notes
     return InstallPlan(Plan("install vpsmcp", tuple(b.steps), tuple(b.unchanged), notes), password)
 

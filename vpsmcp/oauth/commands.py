@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from vpsmcp import paths
 from vpsmcp.cli_common import add_state_flags, open_state
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.oauth import personal
@@ -144,7 +145,7 @@ def _tokens_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     scopes = [s for text in args.scope for s in text.split()]
     try:
         lifetime = personal.parse_lifetime(args.expires)
-        family, token = personal.create(FileStore.in_state_dir(state.path), Resources.of(public_url).resource("/mcp"),
+        family, token = personal.create(FileStore.in_state_dir(state.path), Resources.of(public_url).resource(paths.MCP),
                                         args.name, scopes, lifetime)
     except personal.PersonalTokenError as exc:
         raise UsageError(str(exc)) from None

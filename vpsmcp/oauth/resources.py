@@ -11,7 +11,9 @@ import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-PROTECTED_PATHS = ("/mcp", "/sse", "/ws")
+from vpsmcp import paths
+
+PROTECTED_PATHS = paths.PROTECTED
 PRM_PATH = "/.well-known/oauth-protected-resource"
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from quart import Blueprint, Response, request
 
+from vpsmcp import paths
 from vpsmcp.access import proxied_by
 from vpsmcp.config import MetricsConfig
 from vpsmcp.errors import VpsmcpError
@@ -33,7 +34,7 @@ class ScrapeRefused(VpsmcpError):
 def metrics_routes(config: MetricsConfig, tracer: Tracer, gauges: Callable[[], Gauges]) -> Blueprint:
     bp = Blueprint("metrics", __name__)
 
-    @bp.get("/metrics")
+    @bp.get(paths.METRICS)
     async def metrics() -> Response:
         admit(config, request.headers.get("Authorization", ""), (request.scope.get("client") or ("",))[0],
               proxied_by(name.lower() for name in request.headers.keys()))

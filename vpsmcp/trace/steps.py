@@ -18,6 +18,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+from vpsmcp import paths
+
 CHALLENGE = "401 challenge sent"
 TOKEN_REFUSED = "401 token refused"
 MAX_PATH = 120
@@ -25,10 +27,10 @@ MAX_PATH = 120
 Note = tuple[str, str]  # (subject, result): ("tools/call echo", "ok"), ("registered", "client abc")
 
 _EXACT = {
-    "/mcp": ("mcp", "/mcp"), "/mcp/": ("mcp", "/mcp"), "/sse": ("mcp", "/sse"), "/messages": ("mcp", "/messages"),
-    "/ws": ("mcp", "/ws"), "/register": ("register", "/register"), "/token": ("token", "/token"),
-    "/authorize": ("authorize", "/authorize"), "/revoke": ("revoke", "/revoke"), "/healthz": ("health", "/healthz"),
-    "/metrics": ("metrics", "/metrics"),
+    **{path: ("mcp", path) for path in paths.MCP_TRANSPORTS}, paths.MCP + "/": ("mcp", paths.MCP),
+    "/register": ("register", "/register"), "/token": ("token", "/token"),
+    "/authorize": ("authorize", "/authorize"), "/revoke": ("revoke", "/revoke"),
+    paths.HEALTHZ: ("health", paths.HEALTHZ), paths.METRICS: ("metrics", paths.METRICS),
 }
 _PREFIXES = (
     ("/.well-known/oauth-protected-resource", "resource-metadata"),

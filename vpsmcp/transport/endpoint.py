@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from dataclasses import dataclass
 
+from vpsmcp import paths
 from vpsmcp.access import Gate, Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.dispatch import Dispatcher
@@ -15,7 +16,7 @@ from vpsmcp.transport.era import Decision
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
 
-MCP_PATH = "/mcp"
+MCP_PATH = paths.MCP
 RETRY_MS = 1000  # how long a client waits before reconnecting a dropped stream
 
 

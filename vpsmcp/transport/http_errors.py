@@ -10,11 +10,12 @@ from __future__ import annotations
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException
 
+from vpsmcp import paths
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 
-MCP_PATHS = ("/mcp", "/sse", "/messages", "/ws")
+MCP_PATHS = paths.MCP_TRANSPORTS
 
 
 def render(error: TransportError) -> Response:

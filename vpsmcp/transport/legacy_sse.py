@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 
 from quart import Blueprint, Response, request
 
+from vpsmcp import paths
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
@@ -26,8 +27,8 @@ from vpsmcp.transport.exchange import event_stream, start
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streamable import drain_body, read_body
 
-SSE_PATH = "/sse"
-MESSAGES_PATH = "/messages"
+SSE_PATH = paths.SSE
+MESSAGES_PATH = paths.MESSAGES
 
 
 def legacy_sse_routes(ep: Endpoint) -> Blueprint:

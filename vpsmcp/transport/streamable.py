@@ -14,6 +14,7 @@ import contextlib
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, RequestTimeout
 
+from vpsmcp import paths
 from vpsmcp.access import Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.logs import SCOPE_SESSION_ID
@@ -22,7 +23,7 @@ from vpsmcp.transport import era, handshake, sessionless, stateless
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.era import Route
 
-PATH = "/mcp"
+PATH = paths.MCP
 
 
 def add_streamable_routes(app: Quart, ep: Endpoint) -> None:

@@ -18,6 +18,7 @@ import contextlib
 
 from quart import Blueprint, Response, websocket
 
+from vpsmcp import paths
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport import handshake
@@ -26,7 +27,7 @@ from vpsmcp.transport.http_errors import render
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.ws_headers import is_token
 
-WS_PATH = "/ws"
+WS_PATH = paths.WS
 SUBPROTOCOL = "mcp"
 GOING_AWAY = 1001
 
