@@ -21,12 +21,13 @@ from pathlib import Path
 from vpsmcp import __version__
 from vpsmcp.atomic import write_atomic
 from vpsmcp.audit import commands as audit_commands
-from vpsmcp.config import Config, dump_config, load_config, parse_config, with_overrides
+from vpsmcp.cli_common import configured
+from vpsmcp.config import Config, dump_config, parse_config, with_overrides
 from vpsmcp.doctor import commands as doctor_commands
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.gateway import commands as gateway_commands
 from vpsmcp.install import commands as install_commands
-from vpsmcp.locations import default_state_dir, find_config, user_config_path
+from vpsmcp.locations import state_dir, user_config_path
 from vpsmcp.config_check import risks, start_problems
 from vpsmcp.logs import log, setup_logging
 from vpsmcp.oauth import commands as oauth_commands
@@ -128,19 +129,13 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Path | None]:
-    path: Path | None = args.config or find_config(env, Path.cwd())
-    return (load_config(path) if path else Config()), path
-
-
 def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    config, path = _load(args, env)
+    config, path = configured(args.config, env)
     config = with_overrides(config, _flag_overrides(args), "command line")
     setup_logging(config.log.format, config.log.level)
     if path is None:
         log.info("no config file found; using the built-in defaults (run 'vpsmcp init' to write one)")
-    state_path = Path(config.server.state_dir) if config.server.state_dir else default_state_dir(env)
-    state = StateDir.open(state_path)
+    state = StateDir.open(state_dir(config.server.state_dir, env))
     state.prepare_for_serving()
     if state.created:
         log.info("created state directory %s", state.path)
@@ -175,7 +170,7 @@ def _init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _check_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Every check ``serve`` runs before it binds (config_check.py): 0 ok, 2 errors (all of them), 3 risks."""
-    config, path = _load(args, env)
+    config, path = configured(args.config, env)
     source = str(path) if path else "built-in defaults"
     problems = start_problems(config, source, env)
     if problems is not None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from vpsmcp.config import Config, load_config
-from vpsmcp.locations import default_state_dir, find_config
+from vpsmcp.locations import find_config, state_dir
 from vpsmcp.state import StateDir
 
 
@@ -17,9 +17,14 @@ def add_state_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", metavar="DIR", help="state directory (default: server.state_dir of the config)")
 
 
+def configured(explicit: Path | None, env: Mapping[str, str]) -> tuple[Config, Path | None]:
+    """The config every command reads: the file named (``--config``), else the one found (``./vpsmcp.toml``,
+    then the user's), loaded; the built-in defaults (and no path) when there is none."""
+    path = explicit or find_config(env, Path.cwd())
+    return (load_config(path) if path else Config()), path
+
+
 def open_state(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, StateDir]:
     """The config these flags name and its (existing or new) state directory."""
-    path: Path | None = args.config or find_config(env, Path.cwd())
-    config = load_config(path) if path else Config()
-    chosen = args.state_dir or config.server.state_dir
-    return config, StateDir.open(Path(chosen) if chosen else default_state_dir(env))
+    config, _ = configured(args.config, env)
+    return config, StateDir.open(state_dir(args.state_dir or config.server.state_dir, env))

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from vpsmcp.config import Config
 from vpsmcp.errors import ConfigError, ConfigErrors
-from vpsmcp.locations import default_state_dir
+from vpsmcp.locations import state_dir
 from vpsmcp.plugin import load_plugins
 from vpsmcp.state import unwritable
 from vpsmcp.transport.guard import LOOPBACK_NAMES
@@ -37,7 +37,7 @@ def auth_listen_problem(config: Config) -> str | None:
 
 
 def state_dir_of(config: Config, env: Mapping[str, str]) -> Path:
-    return Path(config.server.state_dir) if config.server.state_dir else default_state_dir(env)
+    return state_dir(config.server.state_dir, env)
 
 
 def state_dir_problem(path: Path) -> str | None:

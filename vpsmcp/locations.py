@@ -23,6 +23,11 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "vpsmcp"
 
 
+def state_dir(configured: str, env: Mapping[str, str]) -> Path:
+    """The state directory: ``server.state_dir`` when the config sets it, else the default."""
+    return Path(configured) if configured else default_state_dir(env)
+
+
 def user_config_path(env: Mapping[str, str]) -> Path:
     """``$XDG_CONFIG_HOME/vpsmcp/vpsmcp.toml``, else ``~/.config/vpsmcp/vpsmcp.toml``."""
     base = env.get("XDG_CONFIG_HOME") or str(_home(env) / ".config")

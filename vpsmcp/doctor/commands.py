@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vpsmcp.config import load_config
+from vpsmcp.cli_common import configured
 from vpsmcp.doctor.model import EXIT_STATUS, DoctorError, verdict
 from vpsmcp.doctor.plan import diagnose
 from vpsmcp.doctor.report import JsonReporter, TextReporter
 from vpsmcp.doctor.run import Options
 from vpsmcp.doctor.target import parse_target
-from vpsmcp.locations import find_config
 
 DESCRIPTION = """\
 Check an MCP server (vpsmcp or any other) the way Claude's connector reaches it:
@@ -80,8 +79,7 @@ def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _configured_url(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    path = args.config or find_config(env, Path.cwd())
-    public_url = load_config(path).server.public_url if path else ""
+    public_url: str = configured(args.config, env)[0].server.public_url
     if not public_url:
         raise DoctorError("name the URL to check (vpsmcp doctor https://host/mcp), or set server.public_url")
     return public_url

@@ -20,11 +20,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from vpsmcp.cli_common import add_state_flags, open_state
-from vpsmcp.config import Config, load_config
+from vpsmcp.cli_common import add_state_flags, configured, open_state
+from vpsmcp.config import Config
 from vpsmcp.gateway import status
 from vpsmcp.gateway.gateway import Gateway
-from vpsmcp.locations import find_config
 from vpsmcp.logs import setup_logging
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
@@ -98,8 +97,7 @@ async def _check(config: Config) -> status.Snapshot:
 
 
 def _stdio(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    path: Path | None = args.config or find_config(env, Path.cwd())
-    config = load_config(path) if path else Config()
+    config, path = configured(args.config, env)
     setup_logging(config.log.format, args.log_level, sys.stderr)
     source = str(path) if path else "built-in defaults"
     providers = [p.provider for p in load_plugins(config.plugins.modules, config.plugins.paths, source)]
