@@ -95,3 +95,36 @@ def test_the_settings_import_nothing_above_them() -> None:
              for line, module in imports_of(path)
              if module.startswith("vpsmcp") and not module.startswith(below)]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_drawn_error_tree_holds_every_error_class_where_it_sits() -> None:
+    """errors.py draws the tree; every ``VpsmcpError`` subclass the code defines is in it, under its parent."""
+    import importlib
+    import pkgutil
+
+    import vpsmcp
+    from vpsmcp import errors
+
+    for module in pkgutil.walk_packages(vpsmcp.__path__, "vpsmcp."):
+        importlib.import_module(module.name)
+    drawn: dict[str, str] = {}  # class -> parent, read off the indentation of the drawing
+    stack: list[tuple[int, str]] = []
+    for line in (errors.__doc__ or "").splitlines():
+        match = re.match(r"^(\s*(?:[│ ]\s*)*)(?:[├└]── )?([A-Z]\w+Error\w*|[A-Z]\w+(?:Refused|Unavailable))\b", line)
+        if not match or not line.startswith("    "):
+            continue
+        depth, name = len(match.group(1)), match.group(2)
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        drawn[name] = stack[-1][1] if stack else ""
+        stack.append((depth, name))
+
+    def subclasses(cls: type[Exception]) -> list[type[Exception]]:
+        found: list[type[Exception]] = []
+        for sub in cls.__subclasses__():
+            found += [sub, *subclasses(sub)]
+        return found
+
+    defined = {c.__name__: c.__bases__[0].__name__ for c in subclasses(errors.VpsmcpError)
+               if c.__module__.startswith("vpsmcp.")}
+    assert {name: drawn.get(name) for name in defined} == defined, "errors.py's drawing is not the code's tree"

@@ -35,7 +35,8 @@ from tests.oauth_flow import (
 )
 from tests.oauth_server import error_page, fresh_address, oauth_server, redirect_query
 from tests.support import ServerProcess
-from vpsmcp.oauth.consent import PageError, seal, unseal
+from vpsmcp.errors import PageError
+from vpsmcp.oauth.consent import seal, unseal
 
 pytestmark = pytest.mark.slow
 

@@ -6,14 +6,24 @@ subclasses that carry a wire form. Nothing else catches them::
 
     VpsmcpError
      ├── ConfigError          a config file or flag is wrong (names file and key)
+     │    └── ConfigErrors    ... several of them, each on a line of its own
+     ├── UsageError           a command was asked something it cannot do (oauth/commands.py)
      ├── StateError           the state directory cannot be created or used
+     │    └── AuditUnavailable  ... the audit log cannot be written: no call runs unrecorded (audit/log.py)
      ├── InstallError         install, upgrade or uninstall cannot go on (files were put back)
      ├── DoctorError          vpsmcp doctor cannot check what it was given (doctor/model.py)
      │    └── ProbeError      ... a request it sent got no usable answer (becomes a failed step)
+     ├── PageError            a request refused as an HTML page for a person (consent, status page)
+     ├── ScrapeRefused        /metrics refused: 401 or 403 with its challenge (status/scrape.py)
      ├── JsonRpcError         a JSON-RPC error object: code, message, data
      │    └── TransportError  ... that also fixes the HTTP status it travels with
      └── ToolError            a tool failed; the model sees it as an isError result
           └── UpstreamError   a gateway upstream is down, slow or broke off (names it)
+
+OAuth protocol errors are authlib's ``OAuth2Error`` tree (oauth/registration.py,
+oauth/authorization.py and oauth/cimd.py add theirs), rendered as RFC 6749 §5.2
+JSON by oauth/routes.py; tests/test_architecture.py holds this drawing to the
+classes the code defines.
 """
 
 from __future__ import annotations
@@ -64,6 +74,17 @@ class ConfigErrors(ConfigError):
         if not errors:
             return None
         return errors[0] if len(errors) == 1 and not isinstance(errors[0], ConfigErrors) else ConfigErrors(errors)
+
+
+class PageError(VpsmcpError):
+    """A request refused and shown to a person as an HTML page (status, title, message): the consent
+    page's and the status page's refusals; each blueprint renders it with its own template."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
 
 
 class StateError(VpsmcpError):

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 
 from vpsmcp import scopes as scope_names
-from vpsmcp.errors import VpsmcpError
+from vpsmcp.errors import PageError
 
 FORM_MAX_AGE = 900.0
 CSRF_COOKIE = "vpsmcp_csrf"
@@ -32,16 +32,6 @@ _templates = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
-
-
-class PageError(VpsmcpError):
-    """An authorization error shown to the owner as a page (no usable redirect URI)."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
 
 
 def render_error(error: PageError) -> str:

@@ -17,11 +17,11 @@ from typing import Any
 from authlib.oauth2.rfc6749 import OAuth2Error
 from quart import Blueprint, Response, request
 
-from vpsmcp.errors import StateError
+from vpsmcp.errors import PageError, StateError
 from vpsmcp.oauth import consent
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest, snapshot
 from vpsmcp.oauth.cimd import FetchFailed
-from vpsmcp.oauth.consent import CSRF_COOKIE, PageError
+from vpsmcp.oauth.consent import CSRF_COOKIE
 from vpsmcp.oauth.metadata import authorization_server, protected_resource
 from vpsmcp.oauth.registration import InvalidClientMetadata
 from vpsmcp.oauth.resources import PROTECTED_PATHS

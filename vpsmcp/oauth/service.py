@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 
+from vpsmcp.errors import PageError
 from vpsmcp.oauth import registration
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest
 from vpsmcp.oauth.authorization import InvalidTargetError, Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
 from vpsmcp.oauth.cimd import MIN_TTL, CimdResolver, FetchFailed, is_metadata_url
 from vpsmcp.oauth.cimd_offer import CimdOffer
-from vpsmcp.oauth.consent import PageError
 from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client

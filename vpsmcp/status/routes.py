@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from quart import Blueprint, Response, request
 
-from vpsmcp.errors import VpsmcpError
+from vpsmcp.errors import PageError
 from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
 from vpsmcp.oauth.store import FileStore
 from vpsmcp.status import chart as chart_geometry
@@ -38,18 +38,8 @@ _templates = jinja2.Environment(
 )
 
 
-class StatusPageError(VpsmcpError):
-    """A status-page request refused, shown to the owner as a page."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
-
-
-def forged() -> StatusPageError:
-    return StatusPageError(400, "This form cannot be used",
+def forged() -> PageError:
+    return PageError(400, "This form cannot be used",
                            "The form is missing its security token or has expired (CSRF check failed). Reload the page.")
 
 
@@ -63,7 +53,7 @@ def status_routes(src: Sources, password: OwnerPassword, limiter: LoginLimiter,
     bp.add_url_rule("/status/login", "log_in", views.log_in, methods=["POST"])
     bp.add_url_rule("/status/logout", "log_out", views.log_out, methods=["POST"])
     bp.add_url_rule("/status/revoke", "revoke", views.revoke, methods=["POST"])
-    bp.register_error_handler(StatusPageError, _refused)
+    bp.register_error_handler(PageError, _refused)
     return bp
 
 
@@ -132,7 +122,7 @@ class _Views:
         """The form of a logged-in POST whose CSRF token holds; 401 or 400 otherwise."""
         login = self.logged_in()
         if login is None:
-            raise StatusPageError(401, "Not logged in", "Log in with the owner password first.")
+            raise PageError(401, "Not logged in", "Log in with the owner password first.")
         form = await request.form
         if not self.signer.csrf_ok(login, form.get("csrf")):
             raise forged()
@@ -147,12 +137,12 @@ class _Views:
     async def revoke(self) -> Response:
         form = await self.checked_form()
         if self.src.oauth is None:
-            raise StatusPageError(404, "No clients", "Authentication is off: there is nothing to revoke.")
+            raise PageError(404, "No clients", "Authentication is off: there is nothing to revoke.")
         count = revoke_grants(self.src.oauth.store, str(form.get("client_id", "")))
         return _redirect(f"/status?revoked={count}")
 
 
-async def _refused(error: StatusPageError) -> Response:
+async def _refused(error: PageError) -> Response:
     return _html(_render("message.html", title=error.title, message=error.message, back=COOKIE_PATH), error.status)
 
 
