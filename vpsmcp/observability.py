@@ -18,7 +18,7 @@ from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import client_address_of
-from vpsmcp.runtime import Runtime
+from vpsmcp.server.runtime import Runtime
 from vpsmcp.status.page import Sources
 from vpsmcp.status.routes import status_routes
 from vpsmcp.status.scrape import metrics_routes

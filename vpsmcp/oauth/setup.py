@@ -15,12 +15,12 @@ from vpsmcp.oauth.bearer import BearerGate
 from vpsmcp.oauth.cimd import CimdResolver
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.owner import OwnerPassword
-from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.rate_limit import RateLimit
+from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.service import REGISTRATION_WINDOW, AuthorizationService
 from vpsmcp.oauth.store import FileStore
-from vpsmcp.next_step import connect_line
-from vpsmcp.runtime import Runtime
+from vpsmcp.server.next_step import connect_line
+from vpsmcp.server.runtime import Runtime
 
 
 def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> AuthorizationService:

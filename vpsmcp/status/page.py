@@ -16,7 +16,7 @@ from vpsmcp import __version__
 from vpsmcp.gateway.status import Snapshot
 from vpsmcp.oauth import personal
 from vpsmcp.oauth.service import AuthorizationService
-from vpsmcp.runtime import Runtime
+from vpsmcp.server.runtime import Runtime
 from vpsmcp.status.chart import Chart, chart
 from vpsmcp.trace.tracer import Tracer
 from vpsmcp.trace.verdict import judge

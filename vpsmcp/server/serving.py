@@ -19,12 +19,13 @@ from collections.abc import Callable
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from vpsmcp import __version__, sd_notify
-from vpsmcp.app import create_app
+from vpsmcp import __version__
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.logs import AccessLogger, access_log, log
-from vpsmcp.next_step import connect_line
-from vpsmcp.runtime import Runtime
+from vpsmcp.server import sd_notify
+from vpsmcp.server.app import create_app
+from vpsmcp.server.next_step import connect_line
+from vpsmcp.server.runtime import Runtime
 from vpsmcp.transport import ws_headers
 
 ANSWER_GRACE = 2.0  # seconds after shutdown_timeout for the errors of cut requests to be written

@@ -12,29 +12,29 @@ from quart import Blueprint, Quart
 from vpsmcp import __version__, paths
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit.log import AuditLog
+from vpsmcp.config_check import auth_listen_problem
 from vpsmcp.errors import ConfigError, StateError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
-from vpsmcp.host_header import HostCheck
-from vpsmcp.http_connection import InlineHTTPConnection
 from vpsmcp.logs import log
 from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
 from vpsmcp.observability import observe
-from vpsmcp.config_check import auth_listen_problem
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.registry import Provider, Registry, registry_scopes
 from vpsmcp.protocol.request_state import RequestStateCodec
-from vpsmcp.runtime import Runtime
+from vpsmcp.server.host_header import HostCheck
+from vpsmcp.server.http_connection import InlineHTTPConnection
+from vpsmcp.server.runtime import Runtime
 from vpsmcp.tools import builtin_provider
 from vpsmcp.transport import http_errors, saved_sessions
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import Guard
-from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.legacy_sse import legacy_sse_routes
+from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.streamable import add_streamable_routes
 from vpsmcp.transport.websocket import websocket_routes
 
