@@ -39,7 +39,7 @@ import httpx2
 import pytest
 
 from tests.support import ServerProcess, serve_from_checkout
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.install.site import Site
 
 HOSTNAME = "mcp.vpsmcp.test"

@@ -60,7 +60,7 @@ def imports_of(path: Path, package: str | None = None) -> list[tuple[int, str]]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            found += [(node.lineno, f"{base}.{alias.name}" if base == "vpsmcp" else base) for alias in node.names]
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]  # a module or a name in one
     return found
 
 
@@ -80,18 +80,18 @@ def test_the_layering_check_sees_what_it_forbids(tmp_path: Path) -> None:
     """The scan above is not vacuous: it finds both kinds of import, absolute and relative."""
     sample = ROOT / "vpsmcp" / "protocol" / "jsonrpc.py"
     modules = {m for _, m in imports_of(sample)}
-    assert "json" in modules and "vpsmcp.errors" in modules
+    assert "json" in modules and "vpsmcp.errors.JsonRpcError" in modules
     relative = tmp_path / "probe.py"
     relative.write_text("from ..transport import endpoint\nfrom . import jsonrpc\nimport socket\n")
-    assert {m for _, m in imports_of(relative, "vpsmcp.protocol")} == {"vpsmcp.transport", "vpsmcp.protocol",
-                                                                      "socket"}
+    assert {m for _, m in imports_of(relative, "vpsmcp.protocol")} == {"vpsmcp.transport.endpoint",
+                                                                      "vpsmcp.protocol.jsonrpc", "socket"}
 
 
 def test_the_settings_import_nothing_above_them() -> None:
     """``config`` is read by every part, so it may lean only on what sits below it (no lazy escapes either)."""
-    below = ("vpsmcp.settings", "vpsmcp.errors", "vpsmcp.tool_names")
+    below = ("vpsmcp.config.settings", "vpsmcp.errors", "vpsmcp.tool_names")
     wrong = [f"{path.name}:{line} imports {module}"
-             for path in (PACKAGE / "config.py", PACKAGE / "settings.py")
+             for path in (PACKAGE / "config" / "sections.py", PACKAGE / "config" / "settings.py")
              for line, module in imports_of(path)
              if module.startswith("vpsmcp") and not module.startswith(below)]
     assert not wrong, "\n".join(wrong)

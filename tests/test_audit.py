@@ -23,7 +23,7 @@ from tests.tool_server import start_tool_server, tools_config
 from vpsmcp import cli
 from vpsmcp.audit.log import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
 from vpsmcp.audit.verify import verify
-from vpsmcp.config import AuditConfig
+from vpsmcp.config.sections import AuditConfig
 from vpsmcp.protocol.tool_calls import ToolCall
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vpsmcp.cli import main
-from vpsmcp.config import (
+from vpsmcp.config.sections import (
     Config,
     dump_config,
     iter_settings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpsmcp.config import Config, UpstreamConfig, dump_config, parse_config
+from vpsmcp.config.sections import Config, UpstreamConfig, dump_config, parse_config
 from vpsmcp.errors import ConfigError
 
 GOOD = """

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vpsmcp import scopes
-from vpsmcp.config import UpstreamConfig
+from vpsmcp.config.sections import UpstreamConfig
 from vpsmcp.gateway.calls import Calls
 from vpsmcp.gateway.catalog import Catalog
 from vpsmcp.gateway.link import Wire

@@ -16,7 +16,7 @@ import pytest
 
 from tests.install_support import SITE, SITE_LINK, URL, Host, at, fake_pyz, install, make_root, tree, write
 from vpsmcp.cli import main
-from vpsmcp.config import load_config
+from vpsmcp.config.sections import load_config
 from vpsmcp.errors import InstallError
 from vpsmcp.install.install import InstallRequest, plan_install
 from vpsmcp.install.layout import CONFIG, OWNER_PASSWORD, PYZ, UNIT, System

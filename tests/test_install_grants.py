@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.test_conformance import node_bin
-from vpsmcp.config import Config, ToolsConfig, UpstreamConfig
+from vpsmcp.config.sections import Config, ToolsConfig, UpstreamConfig
 from vpsmcp.install.grants import Grants, grants_for
 
 GROUPS = frozenset({"systemd-journal", "adm"})

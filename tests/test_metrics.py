@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.oauth_server import call_tool
 from tests.support import ROOT, serve_from_checkout
-from vpsmcp.config import MetricsConfig, parse_config
+from vpsmcp.config.sections import MetricsConfig, parse_config
 from vpsmcp.errors import ConfigError
 from vpsmcp.status.scrape import ScrapeRefused, admit
 

@@ -33,7 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.nginx_support import Nginx, TlsFiles, buffering, nginx_bin, proxied
 from tests.oauth_flow import grant, set_password
 from tests.support import ROOT, ServerProcess
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.install.site import Site
 
 pytestmark = pytest.mark.slow

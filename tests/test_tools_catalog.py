@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.tool_server import start_tool_server, tools_config
-from vpsmcp.config import ToolsConfig, parse_config
+from vpsmcp.config.sections import ToolsConfig, parse_config
 from vpsmcp.errors import ConfigError
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.dispatch import Dispatcher
@@ -19,8 +19,8 @@ from vpsmcp.protocol.registry import Registry, Tool
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.versions import Era
 from vpsmcp.scopes import CONTROL, EXEC, FILES_WRITE, READ
-from vpsmcp.tools import all_tools, builtin_provider
 from vpsmcp.tool_names import GROUPS, TOOL_NAMES
+from vpsmcp.tools import all_tools, builtin_provider
 from vpsmcp.tools.toolbox import Toolbox
 
 

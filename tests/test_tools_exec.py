@@ -18,7 +18,7 @@ import anyio
 import pytest
 
 from tests.tool_server import MODES, ToolServer, data, error_text, serving, start_tool_server, tools_config
-from vpsmcp.config import parse_config
+from vpsmcp.config.sections import parse_config
 from vpsmcp.errors import ConfigError
 from vpsmcp.tools import execute
 from vpsmcp.tools.procfs import processes, read_process

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from vpsmcp.config import Config, load_config
-from vpsmcp.locations import find_config, state_dir
+from vpsmcp.config.locations import find_config, state_dir
+from vpsmcp.config.sections import Config, load_config
 from vpsmcp.state import StateDir
 
 

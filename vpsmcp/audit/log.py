@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from vpsmcp.atomic import write_atomic
-from vpsmcp.config import AuditConfig
+from vpsmcp.config.sections import AuditConfig
 from vpsmcp.errors import StateError
 from vpsmcp.protocol.tool_calls import ToolCall
 

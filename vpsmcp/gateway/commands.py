@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vpsmcp.cli_common import add_state_flags, configured, open_state
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.gateway import status
 from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.logs import setup_logging

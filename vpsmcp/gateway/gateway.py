@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from vpsmcp.config import UpstreamConfig
+from vpsmcp.config.sections import UpstreamConfig
 from vpsmcp.gateway import status
 from vpsmcp.gateway.legacy_sse import LegacySseLink
 from vpsmcp.gateway.provider import UpstreamProvider

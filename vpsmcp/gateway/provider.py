@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from vpsmcp import scopes
-from vpsmcp.config import UpstreamConfig
+from vpsmcp.config.sections import UpstreamConfig
 from vpsmcp.errors import JsonRpcError, UpstreamError
 from vpsmcp.gateway.catalog import Catalog
 from vpsmcp.gateway.supervisor import MakeLink, Upstream

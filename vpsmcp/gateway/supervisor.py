@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
-from vpsmcp.config import UpstreamConfig
+from vpsmcp.config.sections import UpstreamConfig
 from vpsmcp.errors import JsonRpcError, UpstreamError
 from vpsmcp.gateway.catalog import KINDS, REFETCH, Catalog, fetch
 from vpsmcp.gateway.link import Link, Wire

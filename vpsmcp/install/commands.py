@@ -81,7 +81,7 @@ def _install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def client_metadata_reach() -> str:
     """Whether this machine can fetch Claude's client metadata document (as the service will, in auto mode)."""
-    from vpsmcp.config import AuthConfig  # here: the other commands need not import the OAuth server
+    from vpsmcp.config.sections import AuthConfig  # here: the other commands need not import the OAuth server
     from vpsmcp.oauth.cimd import CimdResolver
     from vpsmcp.oauth.cimd_offer import CimdOffer
 

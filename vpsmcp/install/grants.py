@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.tool_names import TOOL_NAMES, expand
 
 PROCESS_VIEW = ("status", "processes_list", "network_sockets")

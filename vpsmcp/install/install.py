@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from vpsmcp import paths
-from vpsmcp.config import Config, dump_config, parse_config, with_overrides
+from vpsmcp.config.sections import Config, dump_config, parse_config, with_overrides
 from vpsmcp.errors import InstallError
 from vpsmcp.install.grants import grants_for
 from vpsmcp.install.layout import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.errors import InstallError
 from vpsmcp.install.templates import NGINX_ACME_SITE, NGINX_SITE, Value, deploy_file, render
 

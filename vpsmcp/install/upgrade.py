@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vpsmcp.config import parse_config
+from vpsmcp.config.sections import parse_config
 from vpsmcp.errors import InstallError
 from vpsmcp.install.install import check_pyz
 from vpsmcp.install.layout import CONFIG, PREVIOUS_PYZ, PYZ, System

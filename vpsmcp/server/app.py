@@ -12,7 +12,7 @@ from quart import Blueprint, Quart
 from vpsmcp import __version__, paths
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit.log import AuditLog
-from vpsmcp.config_check import auth_listen_problem
+from vpsmcp.config.check import auth_listen_problem
 from vpsmcp.errors import ConfigError, StateError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway

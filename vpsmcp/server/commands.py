@@ -19,10 +19,10 @@ from typing import Any
 
 from vpsmcp.atomic import write_atomic
 from vpsmcp.cli_common import configured
-from vpsmcp.config import Config, dump_config, parse_config, with_overrides
-from vpsmcp.config_check import risks, start_problems
+from vpsmcp.config.check import risks, start_problems
+from vpsmcp.config.locations import state_dir, user_config_path
+from vpsmcp.config.sections import Config, dump_config, parse_config, with_overrides
 from vpsmcp.errors import VpsmcpError
-from vpsmcp.locations import state_dir, user_config_path
 from vpsmcp.logs import log, setup_logging
 from vpsmcp.oauth.setup import ensure_owner_password
 from vpsmcp.server.runtime import Runtime

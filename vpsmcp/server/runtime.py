@@ -6,7 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from vpsmcp.config import Config
+from vpsmcp.config.sections import Config
 from vpsmcp.state import StateDir
 
 

@@ -16,7 +16,7 @@ from quart import Blueprint, Response, request
 
 from vpsmcp import paths
 from vpsmcp.access import proxied_by
-from vpsmcp.config import MetricsConfig
+from vpsmcp.config.sections import MetricsConfig
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.trace.exposition import CONTENT_TYPE, Gauges, render
 from vpsmcp.trace.tracer import Tracer

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vpsmcp.config import ToolsConfig
+from vpsmcp.config.sections import ToolsConfig
 from vpsmcp.protocol.registry import StaticProvider, Tool
 from vpsmcp.tools import (
     containers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpsmcp.config import ToolsConfig
+from vpsmcp.config.sections import ToolsConfig
 from vpsmcp.tools.confinement import Roots
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from vpsmcp.config import Config
+from vpsmcp.config.locations import state_dir
+from vpsmcp.config.sections import Config
 from vpsmcp.errors import ConfigError, ConfigErrors
-from vpsmcp.locations import state_dir
 from vpsmcp.plugin import load_plugins
 from vpsmcp.state import unwritable
 from vpsmcp.transport.guard import LOOPBACK_NAMES

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from vpsmcp import settings
+from vpsmcp.config import settings
+from vpsmcp.config.settings import decode_section, encode, replace_setting, setting
 from vpsmcp.errors import ConfigError
-from vpsmcp.settings import decode_section, encode, replace_setting, setting
 from vpsmcp.tool_names import GROUPS, unknown
 
 DEFAULT_PORT = 8765
