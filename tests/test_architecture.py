@@ -128,3 +128,14 @@ def test_the_drawn_error_tree_holds_every_error_class_where_it_sits() -> None:
     defined = {c.__name__: c.__bases__[0].__name__ for c in subclasses(errors.VpsmcpError)
                if c.__module__.startswith("vpsmcp.")}
     assert {name: drawn.get(name) for name in defined} == defined, "errors.py's drawing is not the code's tree"
+
+
+def test_each_package_lists_its_files_in_its_init() -> None:
+    """A newcomer opens a package's ``__init__`` and finds every file of it named, a line each."""
+    unlisted = []
+    for init in sorted(PACKAGE.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        listed = set(re.findall(r"^\s+([a-z_]+\.py)\b", doc, re.M)) | set(re.findall(r"\b([a-z_]+\.py)\b", doc))
+        unlisted += [f"{init.parent.name}/{p.name}" for p in sorted(init.parent.glob("*.py"))
+                     if p.name != "__init__.py" and p.name not in listed]
+    assert not unlisted, f"files their package's __init__ does not list: {unlisted}"

@@ -1,1 +1,8 @@
-"""What the owner sees from inside: the status page at ``/status`` and, when enabled, ``/metrics``."""
+"""What the owner sees from inside: the status page at ``/status`` and, when enabled, ``/metrics``.
+
+    chart.py   the status page's chart: requests and errors over the last hours, as geometry for…
+    login.py   the owner's login to the status page: a signed session cookie, and CSRF tokens for…
+    page.py    what the status page shows, gathered from the live server into plain rows
+    routes.py  the owner's status page: ``/status``, its login and logout, and the revoke button
+    scrape.py  ``GET /metrics`` for Prometheus, when ``[metrics] enabled = true`` (else the route…
+"""
