@@ -110,7 +110,7 @@ def test_the_drawn_error_tree_holds_every_error_class_where_it_sits() -> None:
     drawn: dict[str, str] = {}  # class -> parent, read off the indentation of the drawing
     stack: list[tuple[int, str]] = []
     for line in (errors.__doc__ or "").splitlines():
-        match = re.match(r"^(\s*(?:[│ ]\s*)*)(?:[├└]── )?([A-Z]\w+Error\w*|[A-Z]\w+(?:Refused|Unavailable))\b", line)
+        match = re.match(r"^(\s*(?:[│ ]\s*)*)(?:[├└]── )?([A-Z]\w+Error\w*|[A-Z]\w+(?:Refused|Unavailable|Required))\b", line)
         if not match or not line.startswith("    "):
             continue
         depth, name = len(match.group(1)), match.group(2)

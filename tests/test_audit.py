@@ -24,13 +24,14 @@ from vpsmcp import cli
 from vpsmcp.audit.log import GENESIS, HEAD_NAME, LOG_NAME, AuditLog, record_hash, redact
 from vpsmcp.audit.verify import verify
 from vpsmcp.config.sections import AuditConfig
-from vpsmcp.protocol.tool_calls import ToolCall
+from vpsmcp.protocol.outcomes import Answered, Outcome
 
 
 def write(directory: Path, count: int, config: AuditConfig | None = None) -> AuditLog:
     audit = AuditLog.open(directory, config or AuditConfig())
     for n in range(count):
-        audit.record(ToolCall(f"tool{n}", {"n": n}, "client-1", "token-1", "ok", None, 0.01))
+        audit.answered(Answered("tools/call", f"tool{n}", True, {"n": n}, Outcome.OK, None, None, 0.01,
+                                "client-1", "token-1"))
     audit.close()
     return audit
 
@@ -76,7 +77,7 @@ def test_secrets_are_redacted_and_long_values_summarised() -> None:
 def test_an_edited_record_is_detected(tmp_path: Path) -> None:
     write(tmp_path, 4)
     records = lines(tmp_path)
-    records[1]["status"] = "error"
+    records[1]["status"] = "tool_error"
     rewrite(tmp_path, records)
     assert "line 2 (record 2): its content does not match its hash (edited)" in problems(tmp_path)
 
@@ -207,7 +208,7 @@ def test_every_kind_of_tool_call_through_a_server_is_recorded(tmp_path: Path) ->
         records = server.check_audit()
     by_tool = {r["tool"]: r for r in records}
     assert [(r["tool"], r["status"]) for r in records] == [
-        ("echo", "ok"), ("files_write", "ok"), ("files_read", "error"), ("no_such_tool", "refused"), ("exec", "cancelled")]
+        ("echo", "ok"), ("files_write", "ok"), ("files_read", "tool_error"), ("no_such_tool", "refused"), ("exec", "cancelled")]
     assert by_tool["files_write"]["arguments"]["content"].startswith("[3000 characters, sha256")
     assert "may not contain '..'" in by_tool["files_read"]["error"]
     assert by_tool["no_such_tool"]["error"] == "Unknown tool: no_such_tool"

@@ -320,3 +320,67 @@ def test_prompts_can_ask_in_the_stateless_era() -> None:
                                    "inputResponses": {"user_context": {"action": "accept", "content": {"c": "ctx"}}}},
                 c=ctx(Era.STATELESS))
     assert done["messages"][0]["content"]["text"] == "ctx" and done["resultType"] == "complete"
+
+
+class Recorder:
+    """A ``DispatchObserver`` that keeps what it is told; ``broken`` makes it fail to record."""
+
+    def __init__(self, broken: bool = False, refuse: str | None = None) -> None:
+        self.told: list[Any] = []
+        self.broken, self.refuse = broken, refuse
+
+    def admit(self, request: Request) -> str | None:
+        return self.refuse
+
+    def answered(self, answer: Any) -> None:
+        self.told.append(answer)
+        if self.broken:
+            from vpsmcp.errors import StateError
+            raise StateError("the disk is full")
+
+
+def observed(*observers: Recorder) -> Dispatcher:
+    return Dispatcher(Registry([plugin.provider]), RequestStateCodec("s" * 40), observers=observers)
+
+
+def test_every_request_ends_in_one_outcome_told_to_each_observer_in_order() -> None:
+    from vpsmcp.protocol.outcomes import Outcome
+
+    first, second = Recorder(), Recorder()
+    d = observed(first, second)
+    call(d, "tools/call", {"name": "add", "arguments": {"a": 1}})
+    call(d, "tools/call", {"name": "fails"})
+    call(d, "tools/call", {"name": "crashes"})  # a tool's bug is its error result, not the dispatcher's
+    with pytest.raises(JsonRpcError):
+        call(d, "tools/call", {"name": "made_up"})
+    with pytest.raises(JsonRpcError):
+        call(d, "no/such/method")
+    call(d, "tools/call", {"name": "greet"}, ctx(Era.STATELESS))
+    call(d, "ping")
+    words = [(a.method, a.name, a.known, a.words) for a in first.told]
+    assert words == [("tools/call", "add", True, "ok"), ("tools/call", "fails", True, "tool_error"),
+                     ("tools/call", "crashes", True, "tool_error"),
+                     ("tools/call", "made_up", False, f"refused {INVALID_PARAMS}"),
+                     ("no/such/method", None, False, f"refused {METHOD_NOT_FOUND}"),
+                     ("tools/call", "greet", True, "input_required"), ("ping", None, False, "ok")]
+    assert first.told == second.told and first.told[1].detail == "disk on fire"
+    assert {a.outcome for a in first.told} <= set(Outcome)
+
+
+def test_a_call_one_observer_cannot_record_is_withheld_and_the_next_observer_hears_so() -> None:
+    from vpsmcp.protocol.outcomes import Outcome
+
+    audit, trace = Recorder(broken=True), Recorder()
+    with pytest.raises(JsonRpcError) as info:
+        call(observed(audit, trace), "tools/call", {"name": "add", "arguments": {"a": 1}})
+    assert "its answer is withheld" in info.value.message and "the disk is full" in info.value.message
+    assert audit.told[0].outcome is Outcome.OK
+    assert trace.told[0].outcome is Outcome.REFUSED and trace.told[0].detail == info.value.message
+
+
+def test_a_call_an_observer_refuses_does_not_run_and_is_told_as_refused() -> None:
+    audit = Recorder(refuse="the audit log cannot be written")
+    with pytest.raises(JsonRpcError) as info:
+        call(observed(audit), "tools/call", {"name": "dangerous"})
+    assert info.value.message == "Refused, not run: the audit log cannot be written"
+    assert [a.words for a in audit.told] == ["refused -32603"]

@@ -285,3 +285,12 @@ def test_registration_tolerates_unknown_metadata(server: ServerProcess, http: ht
 def test_oversized_registration_is_refused(server: ServerProcess, http: httpx.Client) -> None:
     body = json.dumps({"redirect_uris": [REDIRECT_URI], "client_name": "x", "padding": "p" * 70_000})
     oauth_error(http.post(server.url + "/register", content=body), 400, "invalid_client_metadata")
+
+
+def test_a_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id is typed after options (``vpsmcp logs --client ID``); one starting ``-`` read as an option
+    and failed a CI run. The generator is made to draw a dashed id first."""
+    drawn = iter(["-ICCMhqRkqJ2v3Tz9yFJGQ", "ICCMhqRkqJ2v3Tz9yFJGQ"])
+    monkeypatch.setattr("vpsmcp.oauth.registration.secrets.token_urlsafe", lambda n: next(drawn))
+    client, _ = new_client(parse_metadata({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "none"}))
+    assert client.client_id == "ICCMhqRkqJ2v3Tz9yFJGQ"

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -136,3 +137,20 @@ def test_a_name_in_use_is_refused_and_an_unknown_one_cannot_be_revoked(served: t
     assert again.returncode == 2 and "exists" in again.stderr
     unknown = tokens(tmp, "revoke", "--name", "never-made")
     assert unknown.returncode == 2 and "no live personal access token" in unknown.stderr
+
+
+def test_the_status_page_lists_a_token_the_cli_made_a_moment_after_it_was_last_drawn(tmp_path: Path) -> None:
+    """The bearer path looks at the file at most once a second; the owner's page looks every time, so a
+    token made just after a reload shows on the next (this raced once in CI: the row was missing)."""
+    from types import SimpleNamespace
+
+    from vpsmcp.oauth import personal
+    from vpsmcp.oauth.store import FileStore
+    from vpsmcp.status.page import clients
+
+    served, cli = FileStore(tmp_path / "oauth.json"), FileStore(tmp_path / "oauth.json")
+    oauth: Any = SimpleNamespace(store=served)
+    now = time.time()
+    assert clients(oauth, now) == []
+    personal.create(cli, "https://vps.example/mcp", "cron-job", ["mcp:read"], 3600)
+    assert [row.name for row in clients(oauth, now + 0.1)] == ["cron-job (personal access token)"]

@@ -42,7 +42,9 @@ def test_paths_are_classified_with_bounded_labels(path: str, method: str, kind: 
 def test_a_first_challenge_is_no_error_but_a_refused_token_is() -> None:
     assert not is_error(401, CHALLENGE, ())
     assert is_error(401, TOKEN_REFUSED, ())
-    assert is_error(200, "", (("tools/call echo", "error -32602"),))
+    assert is_error(200, "", (("tools/call echo", "refused -32602"),))
+    assert is_error(200, "", (("tools/call echo", "tool_error"),)) and is_error(200, "", (("ping", "crashed"),))
+    assert not is_error(200, "", (("tools/call echo", "cancelled"),))
     assert not is_error(200, "", (("tools/call echo", "ok"),))
 
 
@@ -50,7 +52,7 @@ def test_a_first_challenge_is_no_error_but_a_refused_token_is() -> None:
     ("mcp", "POST", 401, (), CHALLENGE, "", CHALLENGE, "challenge"),
     ("mcp", "POST", 200, (("initialize", "ok"),), "", "", "initialize ok", "mcp"),
     ("mcp", "POST", 200, (("tools/call echo", "ok"),), "", "", "tools/call echo ok", "called"),
-    ("mcp", "POST", 200, (("tools/call echo", "failed"),), "", "", "tools/call echo failed", ""),
+    ("mcp", "POST", 200, (("tools/call echo", "tool_error"),), "", "", "tools/call echo tool_error", ""),
     ("register", "POST", 201, (("registered", "client abc"),), "", "", "registered client abc", "registered"),
     ("consent", "POST", 302, (("owner denied", ""),), "", "", "owner denied", "denied"),
     ("consent", "POST", 401, (), "", "", "wrong owner password", ""),

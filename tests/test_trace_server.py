@@ -197,3 +197,21 @@ def test_a_call_answered_on_a_stream_gets_its_outcome_as_a_later_step(
 def test_an_empty_state_directory_has_no_connections_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = logs(capsys, tmp_path / "state")
     assert status == 0 and out.startswith("no connections traced yet")
+
+
+def test_the_access_line_names_the_client_and_the_session_the_trace_saw(tmp_path: Path) -> None:
+    """Who and which session come from the trace's record of the request, one place for both."""
+    proc = traced_server(tmp_path, "", "--log-format", "json")
+    try:
+        with httpx.Client(timeout=10) as http:
+            client, tokens, _ = log_in(http, proc.url)
+            mcp_session(http, proc.url, tokens["access_token"])
+        proc.wait_for_line(r'"method": "POST", "path": "/mcp".*"session_id"')
+        access = [json.loads(line) for line in proc.output().splitlines() if '"message": "access"' in line]
+    finally:
+        proc.stop()
+    posts = [a for a in access if a["path"] == "/mcp" and a["method"] == "POST"]
+    assert len(posts) == 4 and all(a["client_id"] == client.client_id for a in posts), posts
+    sessions = {a["session_id"] for a in posts}
+    assert len(sessions) == 1 and next(iter(sessions)), posts  # the initialize too: the session it made
+    assert all("client_id" not in a for a in access if a["path"].startswith("/.well-known")), access

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from vpsmcp.errors import TransportError
+from vpsmcp.errors import ScopeRequired, TransportError
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 
 
@@ -40,7 +40,7 @@ class Gate(Protocol):
     def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
         """The caller of a request to ``resource`` (``/mcp``, ``/sse``, ``/ws``)."""
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
         """The error for a call that needs ``scope``, which ``principal`` lacks (403 step-up)."""
 
 
@@ -74,5 +74,5 @@ class OpenGate:
             )
         return ANONYMOUS
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
-        return TransportError(403, INVALID_REQUEST, f"Forbidden: this call needs the scope {scope}")
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
+        return ScopeRequired(INVALID_REQUEST, f"Forbidden: this call needs the scope {scope}", scope)

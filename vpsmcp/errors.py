@@ -17,6 +17,8 @@ subclasses that carry a wire form. Nothing else catches them::
      ├── ScrapeRefused        /metrics refused: 401 or 403 with its challenge (status/scrape.py)
      ├── JsonRpcError         a JSON-RPC error object: code, message, data
      │    └── TransportError  ... that also fixes the HTTP status it travels with
+     │         ├── TokenRefused   ... 401: no token, or one refused; its challenge names the metadata
+     │         └── ScopeRequired  ... 403: the call needs a scope the token lacks (step-up)
      └── ToolError            a tool failed; the model sees it as an isError result
           └── UpstreamError   a gateway upstream is down, slow or broke off (names it)
 
@@ -127,6 +129,28 @@ class TransportError(JsonRpcError):
         super().__init__(code, message, data, id)
         self.status = status
         self.headers = headers or {}
+
+    @classmethod
+    def of(cls, error: JsonRpcError, status: int = 400, id: str | int | None = None) -> TransportError:
+        """``error`` as the HTTP answer ``status``: the one way a core error becomes a transport one."""
+        return cls(status, error.code, error.message, error.data, id=error.id if id is None else id)
+
+
+class TokenRefused(TransportError):
+    """401 with the ``WWW-Authenticate`` challenge (oauth/bearer.py). ``sent``: a credential came
+    and was refused (the trace says "token refused"), else it is the expected first challenge."""
+
+    def __init__(self, code: int, message: str, headers: dict[str, str], sent: bool) -> None:
+        super().__init__(401, code, message, headers=headers)
+        self.sent = sent
+
+
+class ScopeRequired(TransportError):
+    """403 step-up: the call needs ``scope``, which the token lacks (oauth/bearer.py, access.py)."""
+
+    def __init__(self, code: int, message: str, scope: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(403, code, message, data={"requiredScope": scope}, headers=headers)
+        self.scope = scope
 
 
 class ToolError(VpsmcpError):

@@ -4,8 +4,10 @@ The access log is written by hypercorn's logger hook (``AccessLogger``), which
 runs once a response has been sent, so it costs the request path nothing and
 sees the true duration of streamed responses. Only the path is logged, never
 the query string or headers, so codes, tokens and secrets never reach a log.
-The application adds who made the request by setting ``SCOPE_CLIENT_ID`` and
-``SCOPE_SESSION_ID`` in the ASGI scope.
+Who made the request and in which session are read from the same record
+the connection trace keeps of it: the trace middleware puts it in the ASGI
+scope under ``SCOPE_REQUEST`` (``trace/pending.py``: ``client_id``,
+``session_id``), and the access line reads them back.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from typing import Any, TextIO
 
 from hypercorn.logging import Logger as HypercornLogger
 
-SCOPE_CLIENT_ID = "vpsmcp.client_id"
-SCOPE_SESSION_ID = "vpsmcp.session_id"
+SCOPE_REQUEST = "vpsmcp.request"  # the trace's record of the request: who, which session
 
 log = logging.getLogger("vpsmcp")
 access_log = logging.getLogger("vpsmcp.access")
@@ -134,7 +135,8 @@ class AccessLogger(HypercornLogger):
             "client": (request.get("client") or ("-",))[0],
             "user_agent": headers.get(b"user-agent", b"").decode("latin-1"),
         }
-        for key, name in ((SCOPE_CLIENT_ID, "client_id"), (SCOPE_SESSION_ID, "session_id")):
-            if key in request:
-                fields[name] = request[key]
+        traced = request.get(SCOPE_REQUEST)
+        for name in ("client_id", "session_id"):
+            if (value := getattr(traced, name, None)) is not None:
+                fields[name] = value
         self.access_logger.info("access", extra={"fields": fields})

@@ -1,9 +1,9 @@
-"""Connecting the connection trace, the status page and ``/metrics`` to a built app.
+"""The connection trace, the status page and ``/metrics``, for ``create_app``.
 
-One call from ``create_app``, after the endpoint and the authorization
-service exist: the trace then wraps the app (ASGI middleware), the gate and
-the dispatcher at their seams, and listens to the authorization service —
-no transport knows it is there.
+``tracer`` is built first and handed to what it observes as they are built
+(the dispatcher, the endpoint, the authorization service: ``create_app``);
+``observe`` then wraps the app in the trace middleware and serves the pages
+that read the trace. Nothing is swapped into an object after it is built.
 """
 
 from __future__ import annotations
@@ -24,23 +24,22 @@ from vpsmcp.status.routes import status_routes
 from vpsmcp.status.scrape import metrics_routes
 from vpsmcp.trace.exposition import Gauges
 from vpsmcp.trace.middleware import TraceMiddleware
-from vpsmcp.trace.observers import TracedDispatcher, WatchedGate
 from vpsmcp.trace.tracer import Tracer
 from vpsmcp.transport.endpoint import Endpoint
 
 
-def observe(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: AuthorizationService | None,
-            gateway: Gateway) -> Tracer:
-    """Trace every request of ``app``; serve ``/status`` and, if enabled, ``/metrics``."""
+def tracer(runtime: Runtime) -> Tracer:
+    """The trace of the server ``runtime`` describes, in its state directory."""
     config = runtime.config
     trusted = frozenset(str(ipaddress.ip_address(a)) for a in config.auth.trusted_proxies)
-    tracer = Tracer.in_state_dir(runtime.state.path, config.trace.flows, config.trace.max_bytes, config.trace.keep,
-                                 trusted)
-    endpoint.gate = WatchedGate(endpoint.gate)
-    endpoint.dispatcher = TracedDispatcher.around(endpoint.dispatcher, tracer)
-    endpoint.observe_quirk = tracer.quirk
-    if oauth is not None:
-        oauth.events = tracer
+    return Tracer.in_state_dir(runtime.state.path, config.trace.flows, config.trace.max_bytes, config.trace.keep,
+                               trusted)
+
+
+def observe(app: Quart, runtime: Runtime, tracer: Tracer, endpoint: Endpoint, oauth: AuthorizationService | None,
+            gateway: Gateway) -> None:
+    """Trace every request of ``app``; serve ``/status`` and, if enabled, ``/metrics``."""
+    config = runtime.config
     app.asgi_app = TraceMiddleware(app.asgi_app, tracer)  # type: ignore[method-assign]
 
     def upstreams() -> tuple[tuple[str, str, int], ...]:
@@ -53,7 +52,6 @@ def observe(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Authorizati
         app.register_blueprint(metrics_routes(config.metrics, tracer, lambda: Gauges(
             runtime.uptime(), len(endpoint.sessions), len(tracer.book.flows), upstreams())))
     _flushing(app, tracer)
-    return tracer
 
 
 def _flushing(app: Quart, tracer: Tracer) -> None:

@@ -51,7 +51,8 @@ from typing import Any
 from vpsmcp.atomic import write_atomic
 from vpsmcp.config.sections import AuditConfig
 from vpsmcp.errors import StateError
-from vpsmcp.protocol.tool_calls import ToolCall
+from vpsmcp.protocol.jsonrpc import Request
+from vpsmcp.protocol.outcomes import Answered
 
 log = logging.getLogger("vpsmcp.audit")
 
@@ -148,24 +149,29 @@ class AuditLog:
         except OSError as exc:
             raise StateError(f"audit log in {directory}: {exc.strerror or exc}") from None
 
-    def admit(self) -> str | None:
+    def admit(self, request: Request) -> str | None:
         """``None`` when a call may run; else why not. Records that could not be written are tried
-        again first, in order: once the disk has room, they are in the log and calls run again."""
+        again first, in order: once the disk has room, they are in the log and calls run again.
+        Only ``tools/call`` is audited: anything else may always run."""
+        if request.method != "tools/call":
+            return None
         if self._waiting:
             with self._lock:
                 with contextlib.suppress(AuditUnavailable):
                     self._write_waiting()
         return self.broken
 
-    def record(self, call: ToolCall) -> None:
-        """Chain and write ``call`` (the dispatcher's observer, before the answer leaves);
-        ``AuditUnavailable`` if it cannot be written."""
+    def answered(self, answer: Answered) -> None:
+        """Chain and write a ``tools/call`` (the dispatcher's observer, before the answer leaves);
+        ``AuditUnavailable`` if it cannot be written. ``status`` is the outcome's word."""
+        if answer.method != "tools/call":
+            return
         self.append({
             "time": self._timestamp(time.time()),
-            "client": call.client_id, "token": call.token_id, "tool": call.tool,
-            "arguments": redact(call.arguments), "status": call.status,
-            "error": call.detail[:MAX_STRING] if call.detail else None,
-            "duration_ms": round(call.duration * 1000, 3),
+            "client": answer.client_id, "token": answer.token_id, "tool": answer.name,
+            "arguments": redact(answer.arguments), "status": answer.outcome.value,
+            "error": answer.detail[:MAX_STRING] if answer.detail else None,
+            "duration_ms": round(answer.duration * 1000, 3),
         })
 
     def _timestamp(self, now: float) -> str:

@@ -13,6 +13,7 @@ everything that touches Quart, files or the network is adapted here.
     codes.py          authorization codes: one minute, one use, in memory (RFC 6749 §4.1.2, §10.5)
     commands.py       ``vpsmcp passwd``, ``vpsmcp clients …`` and ``vpsmcp tokens …``
     consent.py        the owner's consent page and its form: rendering, and the CSRF seal
+    events.py         what the authorization server tells the connection trace: the seam it calls
     metadata.py       the discovery documents: RFC 9728 protected resource metadata, RFC 8414…
     owner.py          the VPS owner's password and the brake on guessing it
     personal.py       personal access tokens: bearer tokens the owner makes for what cannot do OAuth

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from vpsmcp.access import Principal
-from vpsmcp.errors import TransportError
+from vpsmcp.errors import ScopeRequired, TokenRefused
 from vpsmcp.oauth.records import digest
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import OAuthStore
@@ -32,7 +32,7 @@ class BearerGate:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise self.challenge(resource)
+            raise self.challenge(resource, sent="authorization" in headers)
         token_digest = digest(token)
         now = time.time()
         self.store.refresh(now)
@@ -47,19 +47,20 @@ class BearerGate:
         self.store.touch(family, now)
         return Principal(client_id=family.client_id, token_id=family.id, scopes=frozenset(family.scopes))
 
-    def challenge(self, resource: str, invalid: str | None = None) -> TransportError:
-        """401 with the discovery pointer; ``invalid`` says why a sent token failed."""
+    def challenge(self, resource: str, invalid: str | None = None, sent: bool = False) -> TokenRefused:
+        """401 with the discovery pointer; ``invalid`` says why a sent token failed; ``sent``: some
+        other credential came (a ``Basic`` header), answered with the plain challenge."""
         params = [f'resource_metadata="{self.resources.metadata_url(resource)}"', f'scope="{" ".join(self.scopes())}"']
         if invalid:
             params = ['error="invalid_token"', f'error_description="{invalid}"', *params]
-        return TransportError(
-            401,
+        return TokenRefused(
             UNAUTHORIZED,
             f"Unauthorized: {invalid}" if invalid else "Unauthorized: this server needs an OAuth access token",
-            headers={"WWW-Authenticate": "Bearer " + ", ".join(params)},
+            {"WWW-Authenticate": "Bearer " + ", ".join(params)},
+            sent=sent or invalid is not None,
         )
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> TransportError:
+    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
         """403 step-up: ask for what the token has plus ``scope``."""
         wanted = sorted({*(principal.scopes or ()), scope})
         header = (
@@ -67,7 +68,5 @@ class BearerGate:
             f'resource_metadata="{self.resources.metadata_url(resource)}", '
             f'error_description="This call needs the scope {scope}"'
         )
-        return TransportError(
-            403, UNAUTHORIZED, f"Forbidden: this call needs the scope {scope}",
-            data={"requiredScope": scope}, headers={"WWW-Authenticate": header},
-        )
+        return ScopeRequired(UNAUTHORIZED, f"Forbidden: this call needs the scope {scope}", scope,
+                             {"WWW-Authenticate": header})

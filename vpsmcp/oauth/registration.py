@@ -125,11 +125,19 @@ def fingerprint(metadata: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(metadata, sort_keys=True).encode()).hexdigest()
 
 
+def new_client_id() -> str:
+    """128 random bits, never starting with ``-``: the id is typed after options such as
+    ``vpsmcp logs --client ID``, where a leading dash reads as another option."""
+    while (client_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return client_id
+
+
 def new_client(metadata: dict[str, Any], source: str = "dcr") -> tuple[Client, str | None]:
     """A client for validated ``metadata`` and its secret (``None`` for a public client)."""
     secret = None if metadata["token_endpoint_auth_method"] == "none" else new_secret()
     client = Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=new_client_id(),
         redirect_uris=tuple(metadata["redirect_uris"]),
         auth_method=metadata["token_endpoint_auth_method"],
         secret_digest=digest(secret) if secret else None,

@@ -28,7 +28,7 @@ from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
-from vpsmcp.trace.events import NO_AUTH_EVENTS, AuthEvents
+from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 
 log = logging.getLogger("vpsmcp.oauth")
 
@@ -53,7 +53,7 @@ class AuthorizationService:
     registration_limits: tuple[RateLimit, RateLimit] = field(
         default_factory=lambda: (RateLimit(30, REGISTRATION_WINDOW), RateLimit(300, REGISTRATION_WINDOW)))
     max_unused: int = 500
-    events: AuthEvents = NO_AUTH_EVENTS  # the connection trace listens here (vpsmcp/trace/events.py)
+    events: AuthEvents = NO_AUTH_EVENTS  # the connection trace listens here (vpsmcp/oauth/events.py)
     server: VpsmcpAuthorizationServer = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vpsmcp.config.sections import Config
+from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 from vpsmcp.oauth.authorization import Lifetimes
 from vpsmcp.oauth.bearer import BearerGate
 from vpsmcp.oauth.cimd import CimdResolver
@@ -23,7 +24,8 @@ from vpsmcp.server.next_step import connect_line
 from vpsmcp.server.runtime import Runtime
 
 
-def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> AuthorizationService:
+def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
+                  events: AuthEvents = NO_AUTH_EVENTS) -> AuthorizationService:
     auth = runtime.config.auth
     cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
     return AuthorizationService(
@@ -39,6 +41,7 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]]) -> Authoriz
                              RateLimit(auth.registrations_overall, REGISTRATION_WINDOW)),
         max_unused=auth.max_unused_registrations,
         cimd_offer=CimdOffer(auth.client_metadata, auth.client_metadata_probe, cimd),
+        events=events,
     )
 
 

@@ -4,10 +4,10 @@
     dispatch.py       method dispatch: a parsed request and its context in, a result out
     inflight.py       the requests being handled, so that a shutdown ends each one with an error…
     jsonrpc.py        JSON-RPC 2.0 messages: parse bytes into frozen records, encode them back
+    outcomes.py       how each request ended, in one vocabulary, told to the dispatcher's observers
     registry.py       what the server offers: tools, resources, resource templates and prompts
     request_state.py  the opaque ``requestState`` of a 2026-07-28 ``input_required`` result
     results.py        turning what a tool handler returns into a ``CallToolResult``
     session.py        a handshake-era MCP session, as the protocol sees it (no I/O, no transport)
-    tool_calls.py     what the dispatcher reports about each ``tools/call``, for the audit log
     versions.py       protocol versions and the two eras they belong to
 """

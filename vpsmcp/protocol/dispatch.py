@@ -2,7 +2,8 @@
 
 No I/O: the transport hands in a ``Context`` (with a ``Peer`` to reach the
 client) and, in the handshake era, the ``Session``; handlers raise
-``JsonRpcError`` and the transport renders it. Results are decorated for the
+``JsonRpcError`` and the transport renders it. ``handle`` decides how each
+request ended and tells the observers it was built with (``outcomes.py``). Results are decorated for the
 era they go to: the 2026-07-28 era adds ``resultType``, the server info in
 ``_meta`` and, on list/read/discover results, ``ttlMs`` and ``cacheScope``.
 """
@@ -15,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from vpsmcp import __version__
@@ -30,11 +31,11 @@ from vpsmcp.protocol.jsonrpc import (
     RESOURCE_NOT_FOUND,
     Request,
 )
+from vpsmcp.protocol.outcomes import Answered, DispatchObserver, Outcome
 from vpsmcp.protocol.registry import Registry, allowed
 from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.results import tool_result
 from vpsmcp.protocol.session import Session
-from vpsmcp.protocol.tool_calls import CallObserver, Status, ToolCall
 from vpsmcp.protocol.versions import SUPPORTED_VERSIONS, Era, negotiate
 
 log = logging.getLogger("vpsmcp.dispatch")
@@ -46,6 +47,7 @@ CACHEABLE = frozenset(
 )
 HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 STATELESS_ONLY = frozenset({"server/discover"})
+NAMED = frozenset({"tools/call", "prompts/get"})  # requests whose answer names a tool or prompt
 
 T = TypeVar("T")
 Handler = Callable[["Dispatcher", Request, Context, "Session | None"], Awaitable[dict[str, Any]]]
@@ -60,7 +62,7 @@ class Dispatcher:
     instructions: str | None = None
     page_size: int = 100
     server_info: dict[str, Any] = field(default_factory=lambda: {"name": "vpsmcp", "version": __version__})
-    observer: CallObserver | None = None  # told about every tools/call (the audit log)
+    observers: Sequence[DispatchObserver] = ()  # told how every request ended, in order (audit, trace)
     inflight: InFlight = field(default_factory=InFlight)  # the requests being handled (transport/exchange.py)
 
     def capabilities(self, era: Era) -> dict[str, Any]:
@@ -77,7 +79,31 @@ class Dispatcher:
         }
 
     async def handle(self, request: Request, ctx: Context, session: Session | None = None) -> dict[str, Any]:
-        """The result of ``request``; raises ``JsonRpcError``."""
+        """The result of ``request``; raises ``JsonRpcError``. Every observer hears how it ended,
+        before the answer leaves: one an observer refuses does not run, and one that ran but an
+        observer could not record is withheld (the audit cannot be skipped)."""
+        if not self.observers:
+            return await self._answer(request, ctx, session)
+        started = time.monotonic()
+        refusal = next((why for o in self.observers if (why := o.admit(request)) is not None), None)
+        outcome, code, detail = Outcome.CRASHED, None, None
+        try:
+            if refusal is not None:
+                raise JsonRpcError(INTERNAL_ERROR, f"Refused, not run: {refusal}")
+            result = await self._answer(request, ctx, session)
+            outcome, detail = _classified(result)
+            return result
+        except JsonRpcError as exc:
+            outcome, code, detail = Outcome.REFUSED, exc.code, exc.message
+            raise
+        except asyncio.CancelledError:
+            outcome = Outcome.CANCELLED
+            raise
+        finally:
+            self._tell(self._answered(request, ctx, outcome, code, detail, time.monotonic() - started),
+                       ran=refusal is None and outcome is not Outcome.CANCELLED)
+
+    async def _answer(self, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
         handler = METHODS.get(request.method)
         excluded = HANDSHAKE_ONLY if ctx.era is Era.STATELESS else STATELESS_ONLY
         if handler is None or request.method in excluded:
@@ -97,6 +123,34 @@ class Dispatcher:
                 result.setdefault("ttlMs", 0)
                 result.setdefault("cacheScope", "private")
         return result
+
+    def _answered(self, request: Request, ctx: Context, outcome: Outcome, code: int | None, detail: str | None,
+                  duration: float) -> Answered:
+        name = request.params.get("name") if request.method in NAMED else None
+        name = name if isinstance(name, str) else None
+        known = name is not None and (outcome in (Outcome.OK, Outcome.TOOL_ERROR)  # answered: the registry has it
+                                      or (self.registry.tool(name) if request.method == "tools/call"
+                                          else self.registry.prompt(name)) is not None)
+        return Answered(request.method, name, known, request.params.get("arguments"), outcome, code, detail,
+                        duration, ctx.client_id, ctx.token_id)
+
+    def _tell(self, answer: Answered, ran: bool) -> None:
+        """Tell every observer; if one cannot record a request that ran, its answer is withheld,
+        and the observers after it hear that instead."""
+        withheld: JsonRpcError | None = None
+        for observer in self.observers:
+            try:
+                observer.answered(answer)
+            except Exception as exc:
+                if not isinstance(exc, VpsmcpError):
+                    log.exception("a dispatch observer failed")
+                if ran and withheld is None:
+                    why = f" ({exc})" if isinstance(exc, VpsmcpError) else ""
+                    withheld = JsonRpcError(INTERNAL_ERROR, f"The call ran, but its audit record could not be "
+                                                            f"written{why}, so its answer is withheld")
+                    answer = replace(answer, outcome=Outcome.REFUSED, code=INTERNAL_ERROR, detail=withheld.message)
+        if withheld is not None:
+            raise withheld
 
     def required_scope(self, request: Request) -> str | None:
         """The scope a ``tools/call``, ``resources/read`` or ``prompts/get`` needs, if it names something."""
@@ -204,58 +258,14 @@ def _unknown(kind: str, name: object, unready: list[tuple[str, str]], ctx: Conte
     return f"{what or 'Unknown ' + kind}: {name}" + "".join(f"; {why}" for why in reasons)
 
 
-def _observed(handler: Handler) -> Handler:
-    """``handler`` with each call's outcome handed to the dispatcher's observer before its answer
-    leaves, whatever it is; a call the observer cannot record is refused before it runs, or its
-    answer withheld after (the audit cannot be skipped)."""
-
-    async def observed(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
-        if d.observer is None:
-            return await handler(d, request, ctx, session)
-        started = time.monotonic()
-        status: Status = "failed"
-        detail: str | None = None
-        unrecorded = d.observer.admit()
-        try:
-            if unrecorded is not None:
-                status, detail = "refused", unrecorded
-                raise JsonRpcError(INTERNAL_ERROR, f"Refused, not run: {unrecorded}")
-            result = await handler(d, request, ctx, session)
-            status = "error" if result.get("isError") else "ok"
-            if status == "error":
-                detail = " ".join(str(c.get("text", "")) for c in result.get("content", []) if isinstance(c, dict))
-            return result
-        except _Asked:
-            status = "input_required"
-            raise
-        except JsonRpcError as exc:
-            if unrecorded is None:
-                status, detail = "refused", exc.message
-            raise
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        finally:
-            call = ToolCall(str(request.params.get("name")), request.params.get("arguments"), ctx.client_id,
-                            ctx.token_id, status, detail, time.monotonic() - started)
-            _report(d.observer, call, ran=unrecorded is None and status != "cancelled")
-
-    return observed
-
-
-def _report(observer: CallObserver, call: ToolCall, ran: bool) -> None:
-    """Hand ``call`` to the observer; if it cannot record a call that ran, its answer is withheld."""
-    try:
-        observer.record(call)
-    except VpsmcpError as exc:
-        if ran:
-            raise JsonRpcError(INTERNAL_ERROR, f"The call ran, but its audit record could not be written ({exc}), "
-                                               "so its answer is withheld") from None
-    except Exception:
-        log.exception("the tool call observer failed")
-        if ran:
-            raise JsonRpcError(INTERNAL_ERROR, "The call ran, but its audit record could not be written, "
-                                               "so its answer is withheld") from None
+def _classified(result: dict[str, Any]) -> tuple[Outcome, str | None]:
+    """How a result ended: a question to the client, a tool error (with its text), or ok."""
+    if result.get("resultType") == "input_required":
+        return Outcome.INPUT_REQUIRED, None
+    if result.get("isError"):
+        texts = (str(c.get("text", "")) for c in result.get("content", []) if isinstance(c, dict))
+        return Outcome.TOOL_ERROR, " ".join(texts)
+    return Outcome.OK, None
 
 
 class _Asked(Exception):
@@ -361,7 +371,7 @@ METHODS: dict[str, Handler] = {
     "ping": _ping,
     "logging/setLevel": _set_level,
     "tools/list": _lister(Registry.tools, "tools"),
-    "tools/call": _observed(_tools_call),
+    "tools/call": _tools_call,
     "resources/list": _lister(Registry.resources, "resources"),
     "resources/templates/list": _lister(Registry.resource_templates, "resourceTemplates"),
     "resources/read": _resources_read,

@@ -9,7 +9,7 @@ from typing import Any
 
 from quart import Blueprint, Quart
 
-from vpsmcp import __version__, paths
+from vpsmcp import __version__, observability, paths
 from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit.log import AuditLog
 from vpsmcp.config.check import auth_listen_problem
@@ -17,10 +17,10 @@ from vpsmcp.errors import ConfigError, StateError
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.logs import log
+from vpsmcp.oauth.events import AuthEvents
 from vpsmcp.oauth.routes import oauth_routes
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import build_gate, build_service, client_address_of
-from vpsmcp.observability import observe
 from vpsmcp.plugin import load_plugins
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
@@ -58,7 +58,8 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:
         log.warning("%s", clash)
-    gate, oauth = _gate(runtime, registry)
+    tracer = observability.tracer(runtime)  # built first, and handed to what it observes
+    gate, oauth = _gate(runtime, registry, tracer)
     audit = AuditLog.open(runtime.state.path, config.audit)
     app.after_serving(audit.aclose)
     endpoint = Endpoint(
@@ -67,13 +68,14 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
             RequestStateCodec(runtime.secret_key),
             instructions=config.mcp.instructions or None,
             page_size=config.mcp.page_size,
-            observer=audit,
+            observers=(audit, tracer),  # the audit first: a call it cannot record is withheld from the trace too
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions,
                               config.mcp.max_sessions_per_credential, config.mcp.max_sessions_per_client),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),
         gate=gate,
         heartbeat=config.mcp.heartbeat,
+        observer=tracer,
     )
     http_errors.register(app)
     app.register_blueprint(_health(runtime))
@@ -82,7 +84,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     add_streamable_routes(app, endpoint)
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
-    observe(app, runtime, endpoint, oauth, gateway)
+    observability.observe(app, runtime, tracer, endpoint, oauth, gateway)
     app.asgi_app = HostCheck(app.asgi_app)  # type: ignore[method-assign]  # outermost: before Quart builds a URL
     _housekeeping(app, runtime, endpoint, oauth)
     _run_gateway(app, gateway, registry, endpoint)
@@ -101,10 +103,10 @@ def _run_gateway(app: Quart, gateway: Gateway, registry: Registry, endpoint: End
     app.after_serving(gateway.stop)
 
 
-def _gate(runtime: Runtime, registry: Registry) -> tuple[Gate, AuthorizationService | None]:
+def _gate(runtime: Runtime, registry: Registry, events: AuthEvents) -> tuple[Gate, AuthorizationService | None]:
     """OAuth, or (``auth.mode = "none"``) an open endpoint that may only face loopback."""
     if runtime.config.auth.mode == "oauth":
-        service = build_service(runtime, lambda: registry_scopes(registry))
+        service = build_service(runtime, lambda: registry_scopes(registry), events)
         return build_gate(service), service
     if (problem := auth_listen_problem(runtime.config)) is not None:
         raise ConfigError(runtime.config_source, "auth.mode", problem)

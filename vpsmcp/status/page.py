@@ -97,7 +97,7 @@ def gather(src: Sources, now: float | None = None) -> dict[str, Any]:
 
 
 def clients(oauth: AuthorizationService, now: float) -> list[ClientRow]:
-    oauth.store.refresh(now)  # what `vpsmcp tokens` / `clients` changed a moment ago
+    oauth.store.refresh(now, force=True)  # what `vpsmcp tokens` / `clients` changed a moment ago: one stat
     families = oauth.store.families()
     rows = []
     for client in oauth.store.clients():

@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from vpsmcp.logs import SCOPE_REQUEST
 from vpsmcp.trace.pending import CURRENT, Pending
 from vpsmcp.trace.steps import classify
 from vpsmcp.trace.tracer import Tracer
@@ -40,16 +41,17 @@ class TraceMiddleware:
         async def traced(message: Message) -> None:
             kind = message["type"]
             if kind in _STARTS:
-                tracer.answered(pending, message["status"], message["headers"])
+                tracer.started(pending, message["status"], message["headers"])
             elif kind == "http.response.body":
                 if pending.capture is not None and not pending.committed:
                     tracer.body(pending, message.get("body", b""), message.get("more_body", False))
             elif kind == "websocket.accept":
-                tracer.answered(pending, 101, None)
+                tracer.started(pending, 101, None)
             elif kind == "websocket.close" and not pending.status:
-                tracer.answered(pending, 403, None)  # closed before accepting: the handshake is refused
+                tracer.started(pending, 403, None)  # closed before accepting: the handshake is refused
             await send(message)
 
+        scope[SCOPE_REQUEST] = pending  # the access line reads who and which session here (logs.py)
         tracer.metrics.in_flight += 1
         token = CURRENT.set(pending)
         try:

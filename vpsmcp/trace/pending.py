@@ -28,6 +28,7 @@ class Pending:
     started: float  # monotonic
     status: int = 0
     client_id: str | None = None
+    session_id: str | None = None  # the MCP session, for the access log
     refused: str = ""  # the gate's refusal, in words
     notes: list[Note] | None = None
     capture: bytearray | None = None  # an error body whose "error" code we read (token, registration)

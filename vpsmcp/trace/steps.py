@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpsmcp import paths
+from vpsmcp.protocol.outcomes import Outcome
 
 CHALLENGE = "401 challenge sent"
 TOKEN_REFUSED = "401 token refused"
@@ -69,7 +70,7 @@ _OUTCOMES = {
 }
 _NOTE_STAGES = (("tools/call", "called"), ("tools/list", "listed"))
 _AUTH_STAGES = {"registered": "registered", "owner approved": "approved", "owner denied": "denied"}
-_FAILED = ("error", "failed", "internal")
+_FAILED = tuple(o.value for o in (Outcome.TOOL_ERROR, Outcome.REFUSED, Outcome.CRASHED))
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,8 +1,11 @@
 """The connection trace of a running server: flows in memory, the journal on disk, the metrics.
 
-The middleware hands each request over when its answer starts (``answered``)
-and when it is done (``ended``); the gate, the dispatcher and the
-authorization service leave notes on it in between through ``CURRENT``. A
+The middleware hands each request over when its answer starts (``started``)
+and when it is done (``ended``). In between, the tracer hears of it as the
+observer each part was built with: the endpoint's (who was admitted, why one
+was refused, the session, a client quirk), the dispatcher's (how each request
+ended, ``protocol/outcomes.py``) and the authorization service's
+(``oauth/events.py``); it leaves those notes on the request in ``CURRENT``. A
 note that arrives after the answer started (a call answered on an event
 stream or a WebSocket) becomes a step of its own.
 """
@@ -17,11 +20,15 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
+from vpsmcp.access import Principal
+from vpsmcp.errors import ScopeRequired, TokenRefused, TransportError
+from vpsmcp.protocol.jsonrpc import Request
+from vpsmcp.protocol.outcomes import Answered
 from vpsmcp.trace.flows import Flow, FlowBook
 from vpsmcp.trace.journal import FILE_NAME, Journal
 from vpsmcp.trace.metrics import Metrics
 from vpsmcp.trace.pending import CURRENT, MAX_ERROR_BODY, Pending
-from vpsmcp.trace.steps import CHALLENGE, UNTRACED, Note, Step, clip, describe, is_error
+from vpsmcp.trace.steps import CHALLENGE, TOKEN_REFUSED, UNTRACED, Note, Step, clip, describe, is_error
 from vpsmcp.transport.era import Decision
 
 FLUSH_INTERVAL = 1.0  # tallies of counted-only requests
@@ -48,7 +55,7 @@ class Tracer:
         return cls(FlowBook(flows), Journal(state_dir / FILE_NAME, max_bytes, keep), trusted)
 
     # -- the middleware ---------------------------------------------------
-    def answered(self, pending: Pending, status: int, headers: Any) -> None:
+    def started(self, pending: Pending, status: int, headers: Any) -> None:
         """The answer starts: count it and, unless an error body must be read first, trace it."""
         pending.status = status
         if headers is not None:
@@ -127,7 +134,7 @@ class Tracer:
         self._flush_soon = None
         self.flush()
 
-    # -- the observers ----------------------------------------------------
+    # -- the authorization service's observer (oauth/events.py) ---------
     def client(self, client_id: str | None, event: str = "", detail: str = "") -> None:
         """``AuthEvents``: the authorization service names the client and what happened."""
         pending = CURRENT.get()
@@ -138,8 +145,26 @@ class Tracer:
         if event:
             self._note(pending, event, detail)
 
+    # -- the endpoint's observer (transport/endpoint.py) ----------------
+    def admitted(self, principal: Principal) -> None:
+        if principal.client_id is not None and (pending := CURRENT.get()) is not None:
+            pending.client_id = principal.client_id
+
+    def refused(self, error: TransportError) -> None:
+        pending = CURRENT.get()
+        if pending is None:
+            return
+        if isinstance(error, TokenRefused):
+            pending.refused = TOKEN_REFUSED if error.sent else CHALLENGE
+        elif isinstance(error, ScopeRequired):
+            pending.refused = f"403 needs scope {error.scope}"
+
+    def joined(self, session_id: str) -> None:
+        if (pending := CURRENT.get()) is not None:
+            pending.session_id = clip(session_id, 64)
+
     def quirk(self, decision: Decision) -> None:
-        """``Endpoint.observe_quirk``: a request served despite a documented client quirk (``transport/era.py``)."""
+        """A request served despite a documented client quirk (``transport/era.py``): counted, and said once a flow."""
         if decision.quirk is None:
             return
         self.metrics.quirk(decision.quirk.value)
@@ -147,13 +172,20 @@ class Tracer:
         if pending is not None:
             pending.quirk = (decision.quirk.value, decision.detail)
 
-    def rpc(self, method: str, name: str | None, outcome: str) -> None:
-        """The dispatcher answered ``method`` (about tool or prompt ``name``) with ``outcome``."""
-        if method == "tools/call":
-            self.metrics.tool_called(name or "unknown", outcome)
+    # -- the dispatcher's observer (protocol/outcomes.py) ----------------
+    def admit(self, request: Request) -> str | None:
+        return None  # the trace never stops a request
+
+    def answered(self, answer: Answered) -> None:
+        """How a request ended: a metric for a tool call (a name the registry does not know is
+        ``unknown``: labels stay bounded), and a note on the request."""
+        name = answer.name if answer.known else "unknown" if answer.name is not None else None
+        if answer.method == "tools/call":
+            self.metrics.tool_called(name or "unknown", answer.outcome.value)
         pending = CURRENT.get()
         if pending is not None:
-            self._note(pending, f"{method} {clip(name, 60)}" if name else method, outcome)
+            subject = f"{answer.method} {clip(answer.name, 60)}" if answer.name else answer.method
+            self._note(pending, subject, answer.words)
 
     def _note(self, pending: Pending, subject: str, result: str) -> None:
         if not pending.committed:

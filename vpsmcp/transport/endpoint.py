@@ -1,11 +1,18 @@
-"""Everything the MCP transports share: dispatcher, sessions, checks, timings."""
+"""Everything the MCP transports share: dispatcher, sessions, checks, timings, and who watches.
+
+``Endpoint`` is built once per app, with its observer (the trace) handed in:
+nothing is swapped in after construction. The endpoint tells the observer who
+each request came from, why one was refused, which session it belongs to, and
+which client quirk it was served despite; the dispatcher tells its own
+observers how each request ended (``protocol/outcomes.py``).
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from vpsmcp import paths
 from vpsmcp.access import Gate, Principal
@@ -45,7 +52,39 @@ class HeaderMap(dict[str, str]):
         return headers
 
 
-@dataclass
+class EndpointObserver(Protocol):
+    """What the endpoint tells about the request being served (the trace). Cheap; never raises."""
+
+    def admitted(self, principal: Principal) -> None:
+        """The gate let ``principal`` in."""
+
+    def refused(self, error: TransportError) -> None:
+        """The gate refused the request, or a call needs a scope it lacks (``TokenRefused``, ``ScopeRequired``)."""
+
+    def joined(self, session_id: str) -> None:
+        """The request belongs to ``session_id`` (sent, or just created by ``initialize``)."""
+
+    def quirk(self, decision: Decision) -> None:
+        """The request is served as ``decision`` says, perhaps despite a client quirk (``era.py``)."""
+
+
+class Unobserved:
+    """``EndpointObserver`` for an endpoint nobody watches (tests, ``vpsmcp stdio``)."""
+
+    def admitted(self, principal: Principal) -> None:
+        return None
+
+    def refused(self, error: TransportError) -> None:
+        return None
+
+    def joined(self, session_id: str) -> None:
+        return None
+
+    def quirk(self, decision: Decision) -> None:
+        return None
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """The MCP endpoint's collaborators, built once per app."""
 
@@ -54,12 +93,18 @@ class Endpoint:
     guard: Guard
     gate: Gate
     heartbeat: float
-    observe_quirk: Callable[[Decision], None] = lambda decision: None  # the trace counts what it served
+    observer: EndpointObserver = Unobserved()
 
     def admit(self, headers: HeaderMap, resource: str) -> Principal:
         """Host/Origin/size checks, then authentication."""
         self.guard.check(headers)
-        return self.gate.admit(headers, resource)
+        try:
+            principal = self.gate.admit(headers, resource)
+        except TransportError as exc:
+            self.observer.refused(exc)
+            raise
+        self.observer.admitted(principal)
+        return principal
 
     def authorize(self, principal: Principal, requests: Iterable[Request], resource: str) -> None:
         """403 step-up when a request names a tool, resource or prompt outside the token's scopes."""
@@ -68,7 +113,9 @@ class Endpoint:
         for request in requests:
             scope = self.dispatcher.required_scope(request)
             if scope is not None and scope not in principal.scopes:
-                raise self.gate.refuse_scope(principal, scope, resource)
+                refusal = self.gate.refuse_scope(principal, scope, resource)
+                self.observer.refused(refusal)
+                raise refusal
 
 
 def accepts(headers: HeaderMap) -> tuple[bool, bool]:

@@ -85,7 +85,7 @@ def parse(body: bytes) -> tuple[list[Message], bool]:
     try:
         parsed = jsonrpc.parse(body)
     except JsonRpcError as exc:
-        raise TransportError(400, exc.code, exc.message) from None
+        raise TransportError.of(exc) from None
     return (parsed, True) if isinstance(parsed, list) else ([parsed], False)
 
 
@@ -107,7 +107,8 @@ async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> R
         result = await ep.dispatcher.handle(request, ctx, session.protocol)
     except JsonRpcError as exc:
         ep.sessions.remove(session.id)
-        return Response(jsonrpc.encode(jsonrpc.error_response(exc, request.id)), 400, content_type="application/json")
+        raise TransportError.of(exc, id=request.id) from None
+    ep.observer.joined(session.id)
     body = jsonrpc.encode(jsonrpc.Response(request.id, result))
     return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
 

@@ -67,7 +67,7 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
         try:
             message = jsonrpc.parse(body)
         except JsonRpcError as exc:
-            raise TransportError(400, exc.code, exc.message) from None
+            raise TransportError.of(exc) from None
         if isinstance(message, list):
             raise TransportError(400, INVALID_REQUEST, "batches are not part of the 2024-11-05 HTTP+SSE transport")
         if isinstance(message, Request):

@@ -64,7 +64,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
     try:
         message = jsonrpc.parse(body)
     except JsonRpcError as exc:
-        raise TransportError(400, exc.code, exc.message) from None
+        raise TransportError.of(exc) from None
     if isinstance(message, jsonrpc.Notification):
         return Response("", status=202)
     if not isinstance(message, Request):
@@ -82,7 +82,7 @@ def checked_envelope(
     try:
         return envelope(ep, request, headers, principal, stream, strict=strict)
     except JsonRpcError as exc:
-        raise TransportError(STATUS_OF_CODE.get(exc.code, 400), exc.code, exc.message, exc.data, id=request.id) from None
+        raise TransportError.of(exc, STATUS_OF_CODE.get(exc.code, 400), request.id) from None
 
 
 def start_call(ep: Endpoint, request: Request, ctx: Context, stream: OutboundStream) -> asyncio.Task[None]:

@@ -17,7 +17,6 @@ from werkzeug.exceptions import HTTPException, RequestTimeout
 from vpsmcp import paths
 from vpsmcp.access import Principal
 from vpsmcp.errors import TransportError
-from vpsmcp.logs import SCOPE_SESSION_ID
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 from vpsmcp.transport import era, handshake, sessionless, stateless
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
@@ -40,13 +39,10 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
             raise
         session_id = headers.get("mcp-session-id")
         if session_id:
-            request.scope[SCOPE_SESSION_ID] = session_id  # type: ignore[literal-required]
+            ep.observer.joined(session_id)  # an initialize tells of the session it makes (handshake.py)
         if request.method == "POST":
             body = await read_body()  # over mcp.max_body_bytes: the guard (declared) or Quart (streamed) said 413
-            response = await post(ep, headers, body, principal, session_id)
-            if not session_id and "mcp-session-id" in response.headers:  # an initialize: log the new session
-                request.scope[SCOPE_SESSION_ID] = response.headers["mcp-session-id"]  # type: ignore[literal-required]
-            return response
+            return await post(ep, headers, body, principal, session_id)
         if era.by_header(headers.get("mcp-protocol-version")) is not None:
             raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: this era has no sessions", headers={"Allow": "POST"})
         if request.method == "GET":
@@ -68,7 +64,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
     decision = era.decide(headers.get("mcp-protocol-version"), session_id, messages)
     if decision.route is Route.SESSION:
         return await handshake.post(ep, headers, messages, batch, principal)
-    ep.observe_quirk(decision)
+    ep.observer.quirk(decision)
     return await sessionless.post(ep, headers, messages, batch, principal, decision)
 
 
