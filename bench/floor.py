@@ -13,7 +13,6 @@ import json
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart, Response, request
-
 from serving import announce, bind_any_port
 
 ECHO_TEXT = "hello from wrk"  # what mcp_load.lua sends; the canned answer must match it

@@ -101,13 +101,15 @@ def _floor_app() -> tuple[Any, str]:
 
 
 def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
-    from vpsmcp import app as app_module, audit
+    from servers import write_echo_config
+
+    from vpsmcp import app as app_module
+    from vpsmcp import audit
     from vpsmcp.config import load_config, with_overrides
     from vpsmcp.oauth.records import Family, digest, new_secret
     from vpsmcp.oauth.store import FileStore
     from vpsmcp.runtime import Runtime
     from vpsmcp.state import StateDir
-    from servers import write_echo_config
 
     if variant in ("no audit", "bare"):
         audit.AuditLog.record = lambda self, call: None  # type: ignore[method-assign]

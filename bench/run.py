@@ -20,12 +20,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import spy
 from load import Sample, memory_mb, run_wrk
-from report import METHODS, Key, Results, table, targets
 from oauth_login import obtain_token
+from report import METHODS, Key, Results, table, targets
 from servers import Server, check, floor_server, open_session, sdk_server, vpsmcp_server
 from setup_env import CACHE, ROOT, SetupError, venv_python, wrk_path
-import spy
 
 OUT = CACHE / "bench"
 

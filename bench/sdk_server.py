@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
-
 from serving import announce, bind_any_port
 
 # WARNING, not the SDK's INFO default: no server in the bench logs per session or request.

@@ -103,18 +103,21 @@ def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
 
 def write_echo_config(path: Path) -> Path:
     """vpsmcp's config for the bench: the echo plugin, no access log (none of the others log requests),
-    and only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer."""
+    and only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer.
+    One token stands for every connection's client, so its grant may hold a session per connection
+    (the default 50 would end the first sessions as the 128th opens)."""
     groups = ", ".join(f'"{g}"' for g in _tool_groups())
     path.write_text(
         f'[log]\naccess = false\n\n[plugins]\nmodules = ["{BENCH / "echo_plugin.py"}"]\n\n[tools]\ndisabled = [{groups}]\n'
+        "\n[mcp]\nmax_sessions_per_credential = 1000\nmax_sessions_per_client = 1000\n"
     )
     return path
 
 
 def _tool_groups() -> list[str]:
-    """The built-in tool groups, read from vpsmcp/tools/catalog.py (dependency-free) by path:
+    """The built-in tool groups, read from vpsmcp/tool_names.py (dependency-free) by path:
     this runner's Python does not have vpsmcp's dependencies."""
-    spec = importlib.util.spec_from_file_location("vpsmcp_tool_catalog", ROOT / "vpsmcp" / "tools" / "catalog.py")
+    spec = importlib.util.spec_from_file_location("vpsmcp_tool_names", ROOT / "vpsmcp" / "tool_names.py")
     assert spec and spec.loader
     catalog = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(catalog)

@@ -28,7 +28,7 @@ class SetupError(RuntimeError):
 
 def venv_python() -> Path:
     """The bench venv's interpreter, created or updated first if needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 -- run with whatever python3 the machine has; say why it cannot
         raise SetupError(f"Python 3.11 or newer is needed (vpsmcp requires it); this is {sys.version.split()[0]}")
     python = VENV / "bin" / "python"
     stamp = VENV / ".requirements.sha256"

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from vpsmcp.errors import InstallError
 from vpsmcp.install.install import InstallRequest, plan_install
 from vpsmcp.install.layout import ENABLED_LINK, UNIT, System

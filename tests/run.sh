@@ -148,4 +148,5 @@ export VPSMCP_DEBIAN_ROOT="$debian_root"
 # --- end systemd host -----------------------------------------------------------
 
 .venv/bin/python -m mypy
+.venv/bin/python -m ruff check . || fail "ruff found the problems above (many are fixed by: .venv/bin/ruff check --fix .)"
 exec .venv/bin/python -m pytest "$@"

@@ -7,6 +7,7 @@ result, a tool error, a refusal, a cancellation — becomes one record.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import signal
 import stat
@@ -55,7 +56,7 @@ def test_records_are_chained_private_and_in_call_order(tmp_path: Path) -> None:
     records = lines(tmp_path)
     assert [r["tool"] for r in records] == [f"tool{n}" for n in range(5)]
     assert [r["seq"] for r in records] == [1, 2, 3, 4, 5] and records[0]["prev"] == GENESIS
-    assert all(r["prev"] == before["hash"] == record_hash(before) for before, r in zip(records, records[1:]))
+    assert all(r["prev"] == before["hash"] == record_hash(before) for before, r in itertools.pairwise(records))
     assert records[0]["client"] == "client-1" and records[0]["token"] == "token-1" and records[0]["duration_ms"] == 10.0
     assert stat.S_IMODE((tmp_path / LOG_NAME).stat().st_mode) == 0o600
     assert json.loads((tmp_path / HEAD_NAME).read_text()) == {"seq": 5, "hash": records[-1]["hash"]}
@@ -222,9 +223,9 @@ MODERN_HEADERS = {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/cal
 
 def raw_call(url: str, tool: str, arguments_json: str, http: httpx.Client | None = None) -> httpx.Response:
     """A stateless tools/call whose arguments are given as JSON text (so it can hold escapes like \\ud800)."""
-    body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"%s","arguments":%s,"_meta":{'
-            '"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
-            % (tool, arguments_json))
+    body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' + tool + '","arguments":'
+            + arguments_json + ',"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+            '"io.modelcontextprotocol/clientCapabilities":{}}}}')
     return (http or httpx).post(url, content=body.encode(), headers={**MODERN_HEADERS, "mcp-name": tool}, timeout=10)
 
 

@@ -251,7 +251,7 @@ def test_authorization_subcommand_passes_against_vpsmcps_authorization_server(
     with capsys.disabled():
         print(f"\n[conformance] 0.2.0-alpha.12 authorization: {totals[-1][0] if totals else '?'} passed, "
               f"{totals[-1][1] if totals else '?'} failed (exit status {suite.returncode})")
-    scenarios = dict((name, (int(p), int(f))) for name, p, f in SCENARIO.findall(output))
+    scenarios = {name: (int(p), int(f)) for name, p, f in SCENARIO.findall(output)}
     assert scenarios == {"authorization-server-metadata-endpoint": (1, 0), "authorization-code-grant": (1, 0)}, output
     assert totals and totals[-1][1] == "0" and suite.returncode == 0, output
 

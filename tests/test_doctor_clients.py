@@ -71,8 +71,7 @@ def test_claude_reaches_only_https_on_port_443() -> None:
 
 
 def test_what_lies_behind_the_login_leaves_a_client_unknown_and_a_failure_names_its_step() -> None:
-    skipped = {name: (Status.SKIP, "needs a token: run again with --login to check what lies behind the login")
-               for name in ("server/discover", "initialize", "tools/list", "Claude's request", "sessions", "tool call")}
+    skipped = dict.fromkeys(("server/discover", "initialize", "tools/list", "Claude's request", "sessions", "tool call"), (Status.SKIP, "needs a token: run again with --login to check what lies behind the login"))
     verdict, words = verdicts("https://mcp.example.com/mcp", skipped)["official SDK clients"]
     assert verdict == "unknown" and "from server/discover on not checked" in words
     broken = verdicts("https://mcp.example.com/mcp", {"issuer": (Status.FAIL, "issuer differs by a slash")})

@@ -23,15 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-import httpx
-
 from tests.gateway_support import SDK_HTTP
-from tests.oauth_flow import HIDDEN
-from tests.test_conformance import node_bin
 from tests.nginx_support import HOSTNAME, Nginx, TlsFiles, free_port, resolving
+from tests.oauth_flow import HIDDEN
 from tests.support import ROOT, ServerProcess, clean_env
+from tests.test_conformance import node_bin
 from vpsmcp.cli import main
 
 pytestmark = pytest.mark.slow

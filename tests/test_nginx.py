@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import re
 import secrets
@@ -26,7 +27,6 @@ import mcp.types as types
 import pytest
 import wsproto
 import wsproto.events
-
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -98,7 +98,7 @@ def test_sse_events_arrive_through_nginx_one_by_one(behind: tuple[ServerProcess,
     progress = [t for t, e in events if e.get("method") == "notifications/progress"]
     done = [t for t, e in events if "result" in e]
     assert len(progress) == 4 and len(done) == 1, events
-    gaps = [b - a for a, b in zip(progress, progress[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(progress)]
     # Buffered, they would all arrive together at the end; here each comes about STEP after the last.
     assert all(gap > STEP * 0.6 for gap in gaps), gaps
     assert done[0] - progress[0] > 3 * STEP * 0.8, (progress, done)

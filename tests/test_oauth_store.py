@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.disk_support import fill, small_disk
 from tests.oauth_flow import Registered, grant, password_from, refresh
 from tests.oauth_server import call_tool, oauth_server, tool_text
-from tests.disk_support import fill, small_disk
 from tests.support import ROOT, clean_env
 
 pytestmark = pytest.mark.slow

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import signal
 import stat
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import httpx
 
 from tests.support import ServerProcess, clean_env, serve_from_checkout
 from vpsmcp import __version__
-import sys
 
 
 def test_healthz_answers_with_version_and_uptime(server: ServerProcess) -> None:

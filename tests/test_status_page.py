@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 

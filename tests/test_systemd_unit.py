@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import ROOT
-from vpsmcp.config.sections import Config, UpstreamConfig, ToolsConfig
+from vpsmcp.config.sections import Config, ToolsConfig, UpstreamConfig
 from vpsmcp.install.grants import grants_for
 from vpsmcp.install.layout import CONFIG, PYTHON, PYZ, STATE_DIR, USER
 

@@ -20,6 +20,7 @@ import pytest
 from tests.tool_server import MODES, ToolServer, data, error_text, serving, start_tool_server, tools_config
 from vpsmcp.config.sections import parse_config
 from vpsmcp.errors import ConfigError
+from vpsmcp.process_groups import PASSED_ENV
 from vpsmcp.tools import execute
 from vpsmcp.tools.procfs import processes, read_process
 
@@ -51,6 +52,14 @@ def test_the_working_directory_is_the_first_root_or_one_inside_the_roots(server:
     assert data(server.call("exec", {"command": ["pwd"], "cwd": "sub"}))["stdout"] == f"{root / 'sub'}\n"
     assert "outside the allowed roots" in error_text(server.call("exec", {"command": ["pwd"], "cwd": "/etc"}))
     assert "may not contain '..'" in error_text(server.call("exec", {"command": ["pwd"], "cwd": "sub/../.."}))
+
+
+def test_a_command_inherits_only_the_variables_every_program_needs(server: ToolServer) -> None:
+    """The server's environment may hold secrets: a command sees PATH and HOME, not the rest
+    (this server runs with PYTHONPATH set, which must not reach ``env``)."""
+    seen = dict(line.split("=", 1) for line in data(server.call("exec", {"command": ["env"]}))["stdout"].splitlines())
+    assert "PATH" in seen and seen["HOME"] == str(server.state.parent), seen
+    assert "PYTHONPATH" not in seen and set(seen) <= set(PASSED_ENV), seen
 
 
 def test_shell_metacharacters_are_plain_arguments(server: ToolServer, root: Path) -> None:
@@ -162,7 +171,7 @@ def test_the_allowlist_admits_matching_commands_and_refuses_others(tmp_path: Pat
         assert not (tmp_path / "x").exists()
     finally:
         records = server.check_audit()
-    assert [r["status"] for r in records] == ["ok", "ok", "error", "error"]
+    assert [r["status"] for r in records] == ["ok", "ok", "tool_error", "tool_error"]
 
 
 def test_a_shell_line_runs_when_allowed(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import IO
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -27,7 +27,14 @@ from tests.oauth_flow import register
 from tests.oauth_server import call_tool
 from tests.support import ROOT, ServerProcess, clean_env, serve_from_checkout
 from tests.trace_support import (
-    MCP_HEADERS, challenge, discover, log_in, logs, mcp_session, trace_lines, traced_server,
+    MCP_HEADERS,
+    challenge,
+    discover,
+    log_in,
+    logs,
+    mcp_session,
+    trace_lines,
+    traced_server,
 )
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,15 @@ import httpx
 import pytest
 
 from tests.oauth_flow import (
-    Registered, authorize_params, code_from, consent_form, consent_page, exchange, pkce_pair, register, set_password,
+    Registered,
+    authorize_params,
+    code_from,
+    consent_form,
+    consent_page,
+    exchange,
+    pkce_pair,
+    register,
+    set_password,
     submit,
 )
 from tests.oauth_server import oauth_server

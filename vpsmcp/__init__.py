@@ -17,7 +17,7 @@ Features, each a package with its files listed in its ``__init__``:
 
 What they all share stays here: ``cli`` (the entry point), ``errors``, ``paths``,
 ``scopes``, ``tool_names``, ``access``, ``atomic``, ``state``, ``logs``, ``plugin``,
-``observability`` and ``cli_common``.
+``process_groups``, ``observability`` and ``cli_common``.
 """
 
 __version__ = "0.1.0"

@@ -9,7 +9,6 @@ are bound to the principal that created them (``Principal.binding``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-
 from dataclasses import dataclass
 from typing import Protocol
 

@@ -15,7 +15,7 @@ import ipaddress
 from quart import Quart
 
 from vpsmcp.gateway.gateway import Gateway
-from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword
 from vpsmcp.oauth.service import AuthorizationService
 from vpsmcp.oauth.setup import client_address_of
 from vpsmcp.server.runtime import Runtime
@@ -46,8 +46,8 @@ def observe(app: Quart, runtime: Runtime, tracer: Tracer, endpoint: Endpoint, oa
         return tuple((u.name, u.state, u.restarts) for u in gateway.snapshot().upstreams) if gateway.providers else ()
 
     src = Sources(runtime, tracer, endpoint.sessions, oauth, lambda: gateway.snapshot() if gateway.providers else None)
-    password, limiter = (oauth.password, oauth.limiter) if oauth else (OwnerPassword(runtime.state.path), LoginLimiter())
-    app.register_blueprint(status_routes(src, password, limiter, client_address_of(config)))
+    login = oauth.login if oauth else OwnerLogin(OwnerPassword(runtime.state.path), LoginLimiter())
+    app.register_blueprint(status_routes(src, login, client_address_of(config)))
     if config.metrics.enabled:
         app.register_blueprint(metrics_routes(config.metrics, tracer, lambda: Gauges(
             runtime.uptime(), len(endpoint.sessions), len(tracer.book.flows), upstreams())))

@@ -41,7 +41,12 @@ from typing import Any
 
 import uvicorn
 from mcp.server.auth.provider import (
-    AccessToken, AuthorizationCode, AuthorizationParams, IdentityAssertionParams, RefreshToken, TokenError,
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    IdentityAssertionParams,
+    RefreshToken,
+    TokenError,
     construct_redirect_uri,
 )
 from mcp.server.auth.settings import AuthSettings

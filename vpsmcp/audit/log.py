@@ -179,7 +179,7 @@ class AuditLog:
         spells it; the date and time of day are formatted once a second, not once a call."""
         second = int(now)
         if second != self._second[0]:
-            self._second = (second, datetime.datetime.fromtimestamp(second, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+            self._second = (second, datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
         return f"{self._second[1]}.{int((now - second) * 1000):03d}+00:00"
 
     def append(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +200,7 @@ class AuditLog:
             record = {"seq": self._seq + 1, **self._waiting[0], "prev": self._prev}
             body = canonical(record)
             record["hash"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
-            self._write(f'{body[:-1]},"hash":"{record["hash"]}"}}\n'.encode("utf-8"))  # one encoding, not two
+            self._write(f'{body[:-1]},"hash":"{record["hash"]}"}}\n'.encode())  # one encoding, not two
             self._waiting.pop(0)
             self._seq, self._prev = record["seq"], record["hash"]
         if self._closed:  # the syncer has stopped: a call cancelled during shutdown

@@ -141,7 +141,7 @@ def _judge_resource(run: Run, url: str, document: dict[str, Any]) -> Outcome:
         return failed(f"authorization server {servers[0]}: {problem}", _foreign_cause(servers[0]),
                       run.fix(fixes.PUBLIC_URL))
     if "offline_access" in (document.get("scopes_supported") or []):
-        return warned(f"scopes_supported lists offline_access", "MCP 2026-07-28: servers SHOULD NOT advertise it",
+        return warned("scopes_supported lists offline_access", "MCP 2026-07-28: servers SHOULD NOT advertise it",
                       "leave offline_access out of the resource metadata and the challenge")
     return passed(f"resource {resource}, authorization server {servers[0]}")
 

@@ -20,7 +20,13 @@ from vpsmcp.doctor import fixes
 from vpsmcp.doctor.loopback import RedirectListener
 from vpsmcp.doctor.model import Outcome, failed, passed, skipped, warned
 from vpsmcp.doctor.oauth_client import (
-    auth_method, authorize_url, exchange_code, oauth_error, pkce_pair, register, revoke,
+    auth_method,
+    authorize_url,
+    exchange_code,
+    oauth_error,
+    pkce_pair,
+    register,
+    revoke,
 )
 from vpsmcp.doctor.probe import Reply
 from vpsmcp.doctor.registration import delete_registration

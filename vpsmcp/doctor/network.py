@@ -88,7 +88,7 @@ def port(run: Run) -> Outcome:
     start = time.monotonic()
     try:
         socket.create_connection((address, t.port), run.options.timeout).close()
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         run.facts.unreachable = f"port {t.port} does not answer"
         return failed(f"no answer on port {t.port} within {run.options.timeout:g} s",
                       "a firewall drops the connection", run.fix(fixes.CONNECT))

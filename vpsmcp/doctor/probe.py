@@ -82,7 +82,7 @@ class Opened:
         self.connection.sock.settimeout(remaining)
         try:
             return self.response.read1(READ_SIZE)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return None
         except (OSError, http.client.HTTPException):
             return b""

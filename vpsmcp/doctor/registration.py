@@ -17,8 +17,16 @@ from urllib.parse import parse_qs, urlsplit
 from vpsmcp.doctor import fixes
 from vpsmcp.doctor.model import CHATGPT, CODEX, Outcome, failed, passed, skipped, warned
 from vpsmcp.doctor.oauth_client import (
-    CHATGPT_CALLBACK, CLAUDE_CALLBACKS, CODEX_CALLBACK, authorize_url, claude_registration, oauth_error,
-    other_registration, pkce_pair, register, token_request,
+    CHATGPT_CALLBACK,
+    CLAUDE_CALLBACKS,
+    CODEX_CALLBACK,
+    authorize_url,
+    claude_registration,
+    oauth_error,
+    other_registration,
+    pkce_pair,
+    register,
+    token_request,
 )
 from vpsmcp.doctor.run import Run, StepSpec
 from vpsmcp.doctor.target import canonical, origin_of
@@ -149,7 +157,7 @@ def clean_up(run: Run) -> Outcome:
     words = "; ".join(said)
     if all(w.endswith(DELETED) for w in said):
         return passed(words)
-    if all(w.endswith(DELETED) or w.endswith(NO_DELETION) for w in said):
+    if all(w.endswith((DELETED, NO_DELETION)) for w in said):
         return skipped(words)
     return warned(words, "RFC 7592 §2.3 answers 204")
 

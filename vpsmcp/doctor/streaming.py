@@ -17,6 +17,7 @@ time: the official SDKs do exactly that, directly on loopback.
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from vpsmcp.doctor import fixes
@@ -155,7 +156,7 @@ def _judge_delivery(run: Run, s: Stream) -> Outcome:
 
 def _lumps(arrivals: list[tuple[float, bool]]) -> int:
     """How many keep-alives arrived bunched with the one before them (servers space them out)."""
-    return sum(1 for (a, _), (b, comment) in zip(arrivals, arrivals[1:]) if comment and b - a < TOGETHER)
+    return sum(1 for (a, _), (b, comment) in itertools.pairwise(arrivals) if comment and b - a < TOGETHER)
 
 
 def keep_alive(run: Run) -> Outcome:
@@ -163,7 +164,7 @@ def keep_alive(run: Run) -> Outcome:
     if s is None:
         return skipped("no stream was timed (see above)")
     times = [s.headers_at] + [at for at, _ in s.arrivals]
-    silence = max(b - a for a, b in zip(times, times[1:] + [s.headers_at + s.window]))
+    silence = max(b - a for a, b in itertools.pairwise([*times, s.headers_at + s.window]))
     later = [at for at, _ in (s.arrivals[1:] if s.primed else s.arrivals)]
     if not later:
         if s.window < SHORT_WAIT:  # a keep-alive every 15 s (vpsmcp, the SDKs) may just not be due yet

@@ -135,7 +135,7 @@ class WebSocket:
         self.sock.settimeout(remaining)
         try:
             chunk = self.sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ProbeError("timeout", "the WebSocket did not answer in time") from None
         except OSError as exc:
             raise ProbeError("connect", f"the WebSocket broke off: {exc.strerror or exc}") from None

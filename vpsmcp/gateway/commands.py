@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import sys
 from collections.abc import Mapping
@@ -61,7 +60,7 @@ def _upstreams(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 0
     if args.check:
         setup_logging("text", "warning")
-        snapshot: status.Snapshot | None = asyncio.run(_check(config))
+        snapshot: status.Snapshot | None = asyncio.run(_check(config, env))
         note = ""
     else:
         snapshot = status.read(state.path / status.FILE_NAME)
@@ -82,14 +81,14 @@ def _staleness(snapshot: status.Snapshot | None, state_dir: Path) -> str:
     return ""
 
 
-async def _check(config: Config) -> status.Snapshot:
-    gateway = Gateway(config.upstreams, os.environ)
+async def _check(config: Config, env: Mapping[str, str]) -> status.Snapshot:
+    gateway = Gateway(config.upstreams, env)
     try:
         for provider in gateway.providers:
             provider.upstream.begin()
         waits = [p.upstream.pending() for p in gateway.providers]
         limit = max(c.start_timeout for c in config.upstreams.values())
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(w for w in waits if w is not None)), limit)
         return gateway.snapshot()
     finally:

@@ -2,7 +2,7 @@
 
 The one place the gateway meets the process: it is handed vpsmcp's
 environment (a stdio upstream gets only a few variables of it, see
-``stdio.child_env``) and the path of the status file.
+``process_groups.child_env``) and the path of the status file.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from vpsmcp.config.sections import UpstreamConfig
 from vpsmcp.gateway import status
 from vpsmcp.gateway.legacy_sse import LegacySseLink
 from vpsmcp.gateway.provider import UpstreamProvider
-from vpsmcp.gateway.stdio import StdioLink, child_env
+from vpsmcp.gateway.stdio import StdioLink
 from vpsmcp.gateway.streamable import StreamableLink
 from vpsmcp.gateway.supervisor import MakeLink, State
+from vpsmcp.process_groups import child_env
 
 log = logging.getLogger("vpsmcp.upstream")
 

@@ -162,8 +162,8 @@ class HttpClient:
                 asyncio.open_connection(origin.host, origin.port, ssl=self._ssl, limit=READ_SIZE),
                 self.connect_timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or str(exc))
+        except (TimeoutError, OSError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
             raise HttpError(f"cannot connect to {origin.host_header}: {reason}") from None
         return _Connection(reader, writer)
 

@@ -37,8 +37,8 @@ from vpsmcp.protocol.jsonrpc import (
     ErrorResponse,
     Message,
     Notification,
-    RequestId,
     Request,
+    RequestId,
     Response,
     error_response,
 )

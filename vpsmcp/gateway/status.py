@@ -81,7 +81,8 @@ def render(snapshot: Snapshot | None, configured: list[str], now: float | None =
         else:
             rows.append((name, u.state, _age(now - u.since), str(u.tools), str(u.restarts), u.link, u.last_error))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows]
+    # every cell but the last (the error, of any length) padded to its column
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows]
     if snapshot and snapshot.clashes:
         lines += ["", *(f"clash: {clash}" for clash in snapshot.clashes)]
     return "\n".join(line.rstrip() for line in lines)

@@ -14,29 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Mapping, Sequence
 
 from vpsmcp.errors import JsonRpcError, UpstreamError
 from vpsmcp.gateway.link import Wire
+from vpsmcp.process_groups import STOP_GRACE, signal_group
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import Message
 
 log = logging.getLogger("vpsmcp.upstream")
 
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
 LINE_LIMIT = 64 * 1024 * 1024  # the largest message read from stdout
 WRITE_BUFFER_LIMIT = 16 * 1024 * 1024  # unread stdin beyond this: the server has stopped reading
-STOP_GRACE = 2.0  # seconds between closing stdin, SIGTERM and SIGKILL
 SHOWN = 200  # characters of a bad line that reach the log
-
-
-def child_env(own: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """The few variables every program needs, then the configured ones: no secrets leak through."""
-    env = {k: v for k, v in own.items() if k in PASSED_ENV}
-    env.update(extra)
-    return env
 
 
 class StdioLink:
@@ -138,8 +129,7 @@ class StdioLink:
     def _signal(self, sig: signal.Signals) -> None:
         """Signal the whole process group (the group outlives its leader while children remain)."""
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, sig)
+            signal_group(self.proc.pid, sig)
 
     async def close(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the process group, each after a grace period."""
@@ -151,9 +141,9 @@ class StdioLink:
                 try:
                     await asyncio.wait_for(proc.wait(), STOP_GRACE)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._signal(sig)
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), STOP_GRACE)
         self._signal(signal.SIGKILL)  # whatever the group's leader left behind
         for task in self._tasks:

@@ -159,7 +159,7 @@ class StreamableLink:
         for task in list(self._tasks):
             task.cancel()
         if self.session_id:
-            with contextlib.suppress(HttpError, OSError, asyncio.TimeoutError):
+            with contextlib.suppress(HttpError, OSError, TimeoutError):
                 async with asyncio.timeout(2.0):
                     async with self.http.request("DELETE", self.target, self._headers("application/json")) as response:
                         await response.read()

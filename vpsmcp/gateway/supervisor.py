@@ -131,7 +131,7 @@ class Upstream:
         if self.state is State.STARTING:
             try:
                 await asyncio.wait_for(self._settled.wait(), self.config.start_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise UpstreamError(self.name, f"did not start within {self.config.start_timeout:g} s") from None
         if self.state is State.READY and self.session is not None:
             return self.session
@@ -141,7 +141,7 @@ class Upstream:
         raise UpstreamError(self.name, "is stopped")
 
     async def _wait_settled(self, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._settled.wait(), timeout)
 
     async def _run(self) -> None:

@@ -39,7 +39,8 @@ from vpsmcp.install.layout import (
 )
 from vpsmcp.install.plan import CheckHealth, CheckSite, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
 from vpsmcp.install.site import Site, upstream_of
-from vpsmcp.install.templates import UNIT as UNIT_FILE, deploy_file
+from vpsmcp.install.templates import UNIT as UNIT_FILE
+from vpsmcp.install.templates import deploy_file
 from vpsmcp.oauth.owner import hash_password
 
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from vpsmcp.install import site_check
 from vpsmcp.atomic import fsync_dir, write_atomic
 from vpsmcp.errors import InstallError
+from vpsmcp.install import site_check
 
 COMMAND_TIMEOUT = 300.0
 HEALTH_TIMEOUT = 20.0

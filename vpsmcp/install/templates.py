@@ -15,6 +15,7 @@ line becomes one per address.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
 from collections.abc import Mapping
@@ -63,9 +64,14 @@ def render(template: str, values: Mapping[str, Value], name: str = "template") -
         if len(lists) > 1:
             raise InstallError(f"{name}: one line repeats for both @{'@ and @'.join(sorted(lists))}@")
         repeat = values[lists.pop()] if lists else ("",)
-        for item in repeat:
-            lines.append(PLACEHOLDER.sub(lambda m: item if not isinstance(values[m[1]], str) else str(values[m[1]]), line))
+        lines += [PLACEHOLDER.sub(functools.partial(_filled, values, item), line) for item in repeat]
     unused = sorted(set(values) - used)
     if unused:
         raise InstallError(f"{name}: @{unused[0]}@ does not occur")
     return "".join(lines)
+
+
+def _filled(values: Mapping[str, object], item: str, match: re.Match[str]) -> str:
+    """A placeholder's value: ``item`` for the line's repeated one, else its text."""
+    value = values[match[1]]
+    return str(value) if isinstance(value, str) else item

@@ -155,7 +155,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         family.access = {d: exp for d, exp in family.access.items() if exp > now}
         family.access[digest(token["access_token"])] = now + self.lifetimes.access
         if rotate:
-            family.retired.update({d: (now, False) for d in family.live})
+            family.retired.update(dict.fromkeys(family.live, (now, False)))
             family.live = {}
         family.retired = {d: r for d, r in family.retired.items() if now - r[0] <= self.lifetimes.refresh}
         family.live[digest(token["refresh_token"])] = now
@@ -177,9 +177,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def revoke_replayed(self, code: str) -> None:
         """A spent code came back: revoke what it was exchanged for (RFC 6749 §4.1.2)."""
         family = self.store.family(self.codes.replayed(code) or "")
-        if family is not None and family.revoked_at is None:
-            family.revoked_at = time.time()
-            self.store.commit()
+        if family is not None and self.store.revoke(lambda f: f is family):
             log.warning("authorization code replayed: revoked grant %s of client %s", family.id, family.client_id)
 
     # -- refresh rotation --------------------------------------------------------
@@ -196,8 +194,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if not grace_used and now - retired_at <= self.lifetimes.refresh_grace:
             family.retired[token_digest] = (retired_at, True)
             return RefreshCredential(family, token_digest, live=False)
-        family.revoked_at = now
-        self.store.commit()
+        self.store.revoke(lambda f: f is family)
         log.warning("refresh token reused outside the grace window: revoked grant %s of client %s",
                     family.id, family.client_id)
         return None
@@ -284,6 +281,4 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         return _Revocable(family) if family else None
 
     def revoke_token(self, token: _Revocable, request: SnapshotRequest) -> None:
-        if token.family.revoked_at is None:
-            token.family.revoked_at = time.time()
-            self.server.store.commit()
+        self.server.store.revoke(lambda f: f is token.family)

@@ -161,15 +161,10 @@ def _tokens_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise UsageError(f"no live personal access token named {args.name!r} (see: vpsmcp tokens list)")
         print(f"revoked personal access token {args.name!r}")
         return 0
-    store = _store(args, env)
-    chosen = [f for f in store.families() if f.revoked_at is None and (f.id == args.grant or f.client_id == args.client)]
-    if not chosen:
+    count = _store(args, env).revoke(lambda f: f.id == args.grant or f.client_id == args.client)
+    if not count:
         raise UsageError("nothing to revoke: no active grant matches (see: vpsmcp tokens list)")
-    now = time.time()
-    for family in chosen:
-        family.revoked_at = now
-    store.commit()
-    print(f"revoked {len(chosen)} grant(s)")
+    print(f"revoked {count} grant(s)")
     return 0
 
 

@@ -9,6 +9,7 @@ further attempt must wait twice as long as the last (up to 15 minutes).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vpsmcp.atomic import write_atomic
-from vpsmcp.errors import StateError
+from vpsmcp.errors import PageError, StateError
 
 PASSWORD_FILE = "owner_password"
 ITERATIONS = 600_000
@@ -66,7 +67,7 @@ class OwnerPassword:
         try:
             return verify_password(password, stored)
         except (ValueError, KeyError) as exc:
-            raise StateError(f"{self.path}: unreadable password record ({exc}); set it again with 'vpsmcp passwd'")
+            raise StateError(f"{self.path}: unreadable password record ({exc}); set it again with 'vpsmcp passwd'") from None
 
 
 @dataclass(slots=True)
@@ -92,3 +93,25 @@ class LoginLimiter:
 
     def succeeded(self, address: str) -> None:
         self.failures.pop(address, None)
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerLogin:
+    """The owner password behind the brake: the one check the consent page and the status page share."""
+
+    password: OwnerPassword
+    limiter: LoginLimiter
+
+    async def attempt(self, address: str, typed: str) -> None:
+        """Return when ``typed`` is the owner's password; else raise ``PageError`` (429 while the
+        address is braked, 503 with no password set, 401 for a wrong one, which brakes it further).
+        The hash is checked off the event loop (PBKDF2 takes a tenth of a second)."""
+        wait = self.limiter.wait(address)
+        if wait > 0:
+            raise PageError(429, "Too many attempts", f"Too many failed attempts: try again in {int(wait) + 1} s.")
+        if not self.password.is_set():
+            raise PageError(503, "No owner password", "No owner password is set: set one with 'vpsmcp passwd'.")
+        if not await asyncio.to_thread(self.password.check, typed):
+            self.limiter.failed(address)
+            raise PageError(401, "Wrong password", "That is not the owner password.")
+        self.limiter.succeeded(address)

@@ -84,9 +84,4 @@ def create(store: OAuthStore, resource: str, name: str, scopes: list[str], lifet
 def revoke(store: OAuthStore, name: str) -> int:
     """Revoke the live tokens named ``name``; how many."""
     now = time.time()
-    chosen = [f for f in active(store, now) if name_of(f.client_id) == name]
-    for family in chosen:
-        family.revoked_at = now
-    if chosen:
-        store.commit()
-    return len(chosen)
+    return store.revoke(lambda f: not f.expired(now) and name_of(f.client_id) == name)

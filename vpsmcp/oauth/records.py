@@ -126,6 +126,14 @@ class Family:
     def scope(self) -> str:
         return " ".join(self.scopes)
 
+    def revoke(self, now: float) -> bool:
+        """End the grant: every access and refresh token in it stops working (RFC 9700 §4.14.2).
+        Whether it was live until now."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = now
+        return True
+
     def expired(self, now: float) -> bool:
         """Nothing in it can be used any more."""
         return self.revoked_at is not None or (

@@ -83,7 +83,7 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
         offered = {c.name for c in consent.choices((params.get("scope") or "").split(), service.scopes())}
         granted = [s for s in dict.fromkeys(form.getlist("scope")) if s in offered]
         try:
-            await service.check_password(client_address(request), form.get("password", ""))
+            await service.login.attempt(client_address(request), form.get("password", ""))
             if not granted:
                 raise PageError(400, "Nothing granted", "Tick at least one thing the client may do, or press Deny.")
         except PageError as error:

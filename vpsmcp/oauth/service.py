@@ -7,7 +7,6 @@ enough for a view to read validate → call → render.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -17,18 +16,17 @@ from urllib.parse import quote
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 
-from vpsmcp.errors import PageError
 from vpsmcp.oauth import registration
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest
 from vpsmcp.oauth.authorization import InvalidTargetError, Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
 from vpsmcp.oauth.cimd import MIN_TTL, CimdResolver, FetchFailed, is_metadata_url
 from vpsmcp.oauth.cimd_offer import CimdOffer
-from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
+from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
+from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
-from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 
 log = logging.getLogger("vpsmcp.oauth")
 
@@ -92,17 +90,10 @@ class AuthorizationService:
     def client_of(self, grant: Any) -> Client:
         return grant.client  # type: ignore[no-any-return]
 
-    async def check_password(self, address: str, password: str) -> None:
-        """Raise ``PageError`` unless ``password`` is the owner's; failures slow the address down."""
-        wait = self.limiter.wait(address)
-        if wait > 0:
-            raise PageError(429, "Too many attempts", f"Too many failed attempts: try again in {int(wait) + 1} s.")
-        if not self.password.is_set():
-            raise PageError(503, "No owner password", "Set the owner password first: vpsmcp passwd")
-        if not await asyncio.to_thread(self.password.check, password):
-            self.limiter.failed(address)
-            raise PageError(401, "Wrong password", "That is not the owner password.")
-        self.limiter.succeeded(address)
+    @property
+    def login(self) -> OwnerLogin:
+        """The owner's password check, shared with the status page."""
+        return OwnerLogin(self.password, self.limiter)
 
     def approve(self, request: SnapshotRequest, grant: Any, scopes: list[str]) -> Answer:
         resource = request.payload.data.get("resource") or self.resources.base

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from vpsmcp.config.sections import Config
-from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 from vpsmcp.oauth.authorization import Lifetimes
 from vpsmcp.oauth.bearer import BearerGate
 from vpsmcp.oauth.cimd import CimdResolver
 from vpsmcp.oauth.cimd_offer import CimdOffer
+from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.resources import Resources

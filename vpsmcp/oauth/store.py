@@ -19,7 +19,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +44,7 @@ class OAuthStore(Protocol):
     def by_access(self, token_digest: str) -> Family | None: ...
     def by_refresh(self, token_digest: str) -> Family | None: ...
     def commit(self) -> None: ...
+    def revoke(self, where: Callable[[Family], bool]) -> int: ...
     def refresh(self, now: float, force: bool = False) -> None: ...
     def touch(self, family: Family, now: float) -> None: ...
     def flush(self) -> None: ...
@@ -153,6 +154,14 @@ class FileStore:
         self._dirty = False
         self._reindex()
 
+    def revoke(self, where: Callable[[Family], bool]) -> int:
+        """Revoke, durably, every live grant ``where`` picks; how many (no write when none)."""
+        now = time.time()
+        count = sum(family.revoke(now) for family in self._families.values() if family.revoked_at is None and where(family))
+        if count:
+            self.commit()
+        return count
+
     def refresh(self, now: float, force: bool = False) -> None:
         """Pick up another process's changes (a revocation from the CLI), at most once a second
         unless ``force`` (a token just made by the CLI, not known yet: one ``stat``)."""
@@ -174,8 +183,8 @@ class FileStore:
             mine = self._families.get(family_id)
             if mine is None and family_id not in self._dropped:
                 self._families[family_id] = family
-            elif mine is not None and family.revoked_at is not None and mine.revoked_at is None:
-                mine.revoked_at = family.revoked_at
+            elif mine is not None and family.revoked_at is not None:
+                mine.revoke(family.revoked_at)  # the other writer revoked it: so do we, at its time
         for family_id in [f for f, v in self._families.items() if f not in families and v.created_at <= self._written_at]:
             del self._families[family_id]
 
@@ -183,8 +192,8 @@ class FileStore:
         self._clients.pop(client_id, None)
         now = time.time()
         for family in self._families.values():
-            if family.client_id == client_id and family.revoked_at is None:
-                family.revoked_at = now
+            if family.client_id == client_id:
+                family.revoke(now)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

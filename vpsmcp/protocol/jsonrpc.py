@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from vpsmcp.errors import JsonRpcError
 
@@ -30,7 +30,7 @@ HEADER_MISMATCH = -32020
 MISSING_CLIENT_CAPABILITY = -32021
 UNSUPPORTED_PROTOCOL_VERSION = -32022
 
-RequestId = Union[str, int]
+RequestId = str | int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class ErrorResponse:
     data: Any = None
 
 
-Message = Union[Request, Notification, Response, ErrorResponse]
+Message = Request | Notification | Response | ErrorResponse
 
 
 def parse(body: bytes) -> Message | list[Message]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from typing import Any
 
 from quart import Blueprint, Quart
@@ -53,7 +52,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
         providers = [builtin_provider(config.tools, runtime.state.path), *(p.provider for p in plugins)]
-    gateway = Gateway(config.upstreams, os.environ, runtime.state.path / upstream_status.FILE_NAME)
+    gateway = Gateway(config.upstreams, runtime.env, runtime.state.path / upstream_status.FILE_NAME)
     registry = Registry([*providers, *gateway.providers])
     gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:

@@ -103,9 +103,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         log.warning("%s", risk)
     secret_key = state.secret_key(config.auth.secret_key)
     sock = bind_socket(config.server.listen, config.server.port)
-    runtime = Runtime(
-        config, state, secret_key, config.server.public_url or base_url(sock), str(path) if path else "built-in defaults"
-    )
+    runtime = Runtime(config, state, secret_key, config.server.public_url or base_url(sock),
+                      str(path) if path else "built-in defaults", env)
     first_start = (lambda: ensure_owner_password(runtime)) if config.auth.mode == "oauth" else None
     asyncio.run(serve(runtime, sock, first_start))
     return 0

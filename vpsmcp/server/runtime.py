@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vpsmcp.config.sections import Config
@@ -23,6 +25,7 @@ class Runtime:
     secret_key: str
     public_url: str
     config_source: str = "built-in defaults"
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # what main() was given; upstreams inherit from it
     started: float = field(default_factory=time.monotonic)
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
 

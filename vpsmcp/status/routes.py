@@ -9,9 +9,7 @@ password, the same per-address brake, in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +17,7 @@ import jinja2
 from quart import Blueprint, Response, request
 
 from vpsmcp.errors import PageError
-from vpsmcp.oauth.owner import LoginLimiter, OwnerPassword
-from vpsmcp.oauth.store import FileStore
+from vpsmcp.oauth.owner import OwnerLogin
 from vpsmcp.status import chart as chart_geometry
 from vpsmcp.status.login import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, Login, Signer
 from vpsmcp.status.page import Sources, gather
@@ -43,10 +40,9 @@ def forged() -> PageError:
                            "The form is missing its security token or has expired (CSRF check failed). Reload the page.")
 
 
-def status_routes(src: Sources, password: OwnerPassword, limiter: LoginLimiter,
-                  client_address: Callable[[Any], str]) -> Blueprint:
-    """The blueprint; ``password`` and ``limiter`` are the consent page's, so the brake is shared."""
-    views = _Views(src, password, limiter, client_address)
+def status_routes(src: Sources, login: OwnerLogin, client_address: Callable[[Any], str]) -> Blueprint:
+    """The blueprint; ``login`` is the consent page's, so the brake is shared."""
+    views = _Views(src, login, client_address)
     bp = Blueprint("status", __name__)
     bp.add_url_rule("/status", "page", views.page, methods=["GET"])
     bp.add_url_rule("/status/login", "login_page", views.login_page, methods=["GET"])
@@ -60,14 +56,12 @@ def status_routes(src: Sources, password: OwnerPassword, limiter: LoginLimiter,
 class _Views:
     """The status page's views, over the live server and the owner's password."""
 
-    def __init__(self, src: Sources, password: OwnerPassword, limiter: LoginLimiter,
-                 client_address: Callable[[Any], str]) -> None:
+    def __init__(self, src: Sources, login: OwnerLogin, client_address: Callable[[Any], str]) -> None:
         self.src = src
-        self.password = password
-        self.limiter = limiter
+        self.login = login
         self.client_address = client_address
         runtime = src.runtime
-        self.signer = Signer(runtime.secret_key, password.path, runtime.config.status.login_lifetime)
+        self.signer = Signer(runtime.secret_key, login.password.path, runtime.config.status.login_lifetime)
         self.secure = runtime.public_url.startswith("https://")
 
     def logged_in(self) -> Login | None:
@@ -101,16 +95,10 @@ class _Views:
         nonce = request.cookies.get(LOGIN_COOKIE)
         if nonce is None or not self.signer.login_csrf_ok(nonce, form.get("csrf")):
             raise forged()
-        address = self.client_address(request)
-        wait = self.limiter.wait(address)
-        if wait > 0:
-            return self.login_form(nonce, f"Too many failed attempts: try again in {int(wait) + 1} s.", 429)
-        if not self.password.is_set():
-            return self.login_form(nonce, "No owner password is set: set one with 'vpsmcp passwd'.", 503)
-        if not await asyncio.to_thread(self.password.check, form.get("password", "")):
-            self.limiter.failed(address)
-            return self.login_form(nonce, "That is not the owner password.", 401)
-        self.limiter.succeeded(address)
+        try:
+            await self.login.attempt(self.client_address(request), form.get("password", ""))
+        except PageError as refused:  # shown on the form again, to try once more
+            return self.login_form(nonce, refused.message, refused.status)
         cookie, _ = self.signer.issue()
         response = _redirect("/status")
         response.set_cookie(SESSION_COOKIE, cookie, max_age=int(self.signer.lifetime), path=COOKIE_PATH,
@@ -138,23 +126,13 @@ class _Views:
         form = await self.checked_form()
         if self.src.oauth is None:
             raise PageError(404, "No clients", "Authentication is off: there is nothing to revoke.")
-        count = revoke_grants(self.src.oauth.store, str(form.get("client_id", "")))
+        client_id = str(form.get("client_id", ""))
+        count = self.src.oauth.store.revoke(lambda f: f.client_id == client_id)
         return _redirect(f"/status?revoked={count}")
 
 
 async def _refused(error: PageError) -> Response:
     return _html(_render("message.html", title=error.title, message=error.message, back=COOKIE_PATH), error.status)
-
-
-def revoke_grants(store: FileStore, client_id: str) -> int:
-    """Revoke every live grant of ``client_id`` (as ``vpsmcp tokens revoke --client`` does); how many."""
-    now = time.time()
-    chosen = [f for f in store.families() if f.client_id == client_id and f.revoked_at is None]
-    for family in chosen:
-        family.revoked_at = now
-    if chosen:
-        store.commit()
-    return len(chosen)
 
 
 def _render(name: str, **context: Any) -> str:

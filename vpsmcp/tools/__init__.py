@@ -16,7 +16,6 @@ the provider: neither listed nor callable.
 
     arguments.py    checking a tool call's arguments against its input schema, and reading them…
     backups.py      copies of files taken before a tool changes or deletes them
-    commands.py     running a program without blocking the event loop, and stopping all of it
     confinement.py  keeping file access inside the configured roots, against tricks and races
     containers.py   containers through the Docker or Podman command line: list, inspect, logs,…
     declaration.py  declaring a built-in tool: schema, annotations, scope, time limit, error wording
@@ -33,6 +32,7 @@ the provider: neither listed nor callable.
     services.py     systemd services: list units, show one, and…
     sockets.py      sockets from ``/proc/net/{tcp,tcp6,udp,udp6}``, and which process holds each
     status.py       the machine at a glance: what it is, how busy, how full, what is running and…
+    subprocesses.py running a program without blocking the event loop, and stopping all of it
     systemd.py      talking to systemd through ``systemctl``, and reading what it prints
     toolbox.py      what every built-in tool is handed: the ``[tools]`` settings and what follows…
     truncation.py   long output, cut with a clear marker that says how to get the rest
@@ -44,6 +44,7 @@ from pathlib import Path
 
 from vpsmcp.config.sections import ToolsConfig
 from vpsmcp.protocol.registry import StaticProvider, Tool
+from vpsmcp.tool_names import expand
 from vpsmcp.tools import (
     containers,
     execute,
@@ -56,7 +57,6 @@ from vpsmcp.tools import (
     services,
     status,
 )
-from vpsmcp.tool_names import expand
 from vpsmcp.tools.toolbox import Toolbox
 
 

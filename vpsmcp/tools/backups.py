@@ -18,7 +18,7 @@ from vpsmcp.atomic import write_atomic
 
 def keep_backup(backup_dir: Path, shown: str, data: bytes) -> str:
     """Store ``data``, the content of the file at ``shown``, and return where it went (0600, in 0700 dirs)."""
-    moment = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    moment = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     target = backup_dir / moment / shown.lstrip("/")
     _make_private_dirs(backup_dir, target.parent)
     write_atomic(target, data)

@@ -68,7 +68,7 @@ class Roots:
     def of(cls, configured: Sequence[str]) -> Roots:
         """The configured roots with their own symlinks resolved once, at start-up."""
         real = tuple(os.path.realpath(path) for path in configured)
-        names = {os.path.normpath(path): root for path, root in zip(configured, real)} | {r: r for r in real}
+        names = {os.path.normpath(path): root for path, root in zip(configured, real, strict=True)} | {r: r for r in real}
         return cls(real, tuple(names.items()))
 
     def locate(self, path: str) -> Location:

@@ -20,9 +20,9 @@ from vpsmcp.protocol.results import ToolResult
 from vpsmcp.scopes import CONTROL, READ
 from vpsmcp.tools import schemas as s
 from vpsmcp.tools.arguments import Args
-from vpsmcp.tools.commands import Finished, plain_env, run
 from vpsmcp.tools.declaration import Declarer, Effect
 from vpsmcp.tools.rendering import fields, joined, result, table
+from vpsmcp.tools.subprocesses import Finished, plain_env, run
 from vpsmcp.tools.toolbox import Toolbox
 from vpsmcp.tools.truncation import page
 
@@ -143,7 +143,7 @@ def failure_text(program: str, argv: tuple[str, ...], stderr: str, code: int | N
 def parse_ps(output: str) -> list[dict[str, Any]]:
     """``ps --format '{{json .}}'``: one object per line (Docker) or one array (Podman)."""
     text = output.strip()
-    raws: list[Any] = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l]
+    raws: list[Any] = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line]
     return [_row(raw) for raw in raws if isinstance(raw, dict)]
 
 

@@ -32,9 +32,9 @@ from vpsmcp.protocol.results import ToolResult
 from vpsmcp.scopes import EXEC
 from vpsmcp.tools import schemas as s
 from vpsmcp.tools.arguments import Args
-from vpsmcp.tools.commands import run
 from vpsmcp.tools.declaration import Declarer, Effect
 from vpsmcp.tools.rendering import joined, result
+from vpsmcp.tools.subprocesses import run
 from vpsmcp.tools.toolbox import Toolbox
 
 PROGRESS_EVERY = 0.25  # seconds between progress notifications carrying new output
@@ -126,7 +126,7 @@ def allowed(argv: list[str], pattern: str) -> bool:
         words = words[:-1]
     if len(argv) < len(words) or (not rest and len(argv) != len(words)):
         return False
-    return all(fnmatch.fnmatchcase(_normalised(arg), word) for arg, word in zip(argv, words))
+    return all(fnmatch.fnmatchcase(_normalised(arg), word) for arg, word in zip(argv, words, strict=False))  # a trailing * matches more
 
 
 def _normalised(argument: str) -> str:

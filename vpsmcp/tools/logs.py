@@ -23,9 +23,9 @@ from vpsmcp.protocol.results import ToolResult
 from vpsmcp.scopes import READ
 from vpsmcp.tools import schemas as s
 from vpsmcp.tools.arguments import Args
-from vpsmcp.tools.commands import plain_env, require, run
 from vpsmcp.tools.declaration import Declarer
 from vpsmcp.tools.rendering import joined, result
+from vpsmcp.tools.subprocesses import plain_env, require, run
 from vpsmcp.tools.systemd import failure_text, unit_name
 from vpsmcp.tools.toolbox import Toolbox
 
@@ -135,7 +135,7 @@ def parse_journal(output: str) -> list[dict[str, Any]]:
 
 def _entry(raw: dict[str, Any]) -> dict[str, Any]:
     micros = int(raw.get("__REALTIME_TIMESTAMP", "0") or 0)
-    when = datetime.datetime.fromtimestamp(micros / 1e6, datetime.timezone.utc)
+    when = datetime.datetime.fromtimestamp(micros / 1e6, datetime.UTC)
     message = raw.get("MESSAGE", "")
     if isinstance(message, list):  # not UTF-8: journalctl gives the bytes as numbers
         message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode(errors="replace")

@@ -18,10 +18,10 @@ from vpsmcp.protocol.results import ToolResult
 from vpsmcp.scopes import READ
 from vpsmcp.tools import schemas as s
 from vpsmcp.tools.arguments import Args
-from vpsmcp.tools.commands import plain_env, require, run
 from vpsmcp.tools.declaration import Declarer, Effect
 from vpsmcp.tools.rendering import fields, joined, result, table
 from vpsmcp.tools.sockets import Socket, sockets
+from vpsmcp.tools.subprocesses import plain_env, require, run
 from vpsmcp.tools.toolbox import Toolbox
 from vpsmcp.tools.truncation import page
 

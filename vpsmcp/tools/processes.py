@@ -110,7 +110,7 @@ async def sampled(interval: float = SAMPLE_SECONDS) -> list[dict[str, Any]]:
 
 
 def _describe(p: procfs.Process, cpu: float, mem_total: int, boot: float) -> dict[str, Any]:
-    started = datetime.datetime.fromtimestamp(boot + p.start_ticks / procfs.CLOCK_TICKS, datetime.timezone.utc)
+    started = datetime.datetime.fromtimestamp(boot + p.start_ticks / procfs.CLOCK_TICKS, datetime.UTC)
     return {
         "pid": p.pid, "ppid": p.ppid, "user": p.user, "state": procfs.STATES.get(p.state, p.state),
         "name": p.name, "cpu_percent": round(cpu, 1), "memory_bytes": p.rss_bytes,

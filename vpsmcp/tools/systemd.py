@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from vpsmcp.errors import ToolError
-from vpsmcp.tools.commands import Finished, plain_env, require, run
 from vpsmcp.tools.procfs import read_process, user_name
+from vpsmcp.tools.subprocesses import Finished, plain_env, require, run
 from vpsmcp.tools.toolbox import Toolbox
 
 BOOTED_MARK = "/run/systemd/system"

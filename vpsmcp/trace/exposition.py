@@ -64,7 +64,7 @@ def _histogram(lines: list[str], metrics: Metrics) -> None:
     for route, histogram in sorted(metrics.latency.items()):
         label = f'route="{_esc(route)}"'
         running = 0
-        for bound, count in zip([*map(str, BUCKETS), "+Inf"], histogram.counts):
+        for bound, count in zip([*map(str, BUCKETS), "+Inf"], histogram.counts, strict=True):
             running += count
             lines.append(f'{name}_bucket{{{label},le="{bound}"}} {running}')
         lines.append(f"{name}_sum{{{label}}} {histogram.total:.6f}")

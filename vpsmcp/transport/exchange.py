@@ -26,8 +26,10 @@ from vpsmcp.protocol.jsonrpc import (
     Notification,
     Request,
     RequestId,
-    Response as RpcResponse,
     error_response,
+)
+from vpsmcp.protocol.jsonrpc import (
+    Response as RpcResponse,
 )
 from vpsmcp.protocol.session import Session
 from vpsmcp.transport import sse
@@ -58,7 +60,7 @@ class StreamPeer:
         self.stream.put(Request(request_id, method, params))
         try:
             return await asyncio.wait_for(future, CLIENT_ANSWER_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise JsonRpcError(INTERNAL_ERROR, f"the client did not answer {method}") from None
         finally:
             self.session.waiting.pop(request_id, None)

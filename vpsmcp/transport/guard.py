@@ -9,9 +9,7 @@ its requests carry that site's ``Origin`` (or, after rebinding, an unknown
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 

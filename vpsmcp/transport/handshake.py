@@ -8,7 +8,6 @@ with it, so a client holding a stale id recovers by initializing.
 
 from __future__ import annotations
 
-
 from collections.abc import AsyncIterator
 
 from quart import Response

@@ -94,7 +94,7 @@ class OutboundStream:
         self._waiters.append(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

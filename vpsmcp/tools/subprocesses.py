@@ -1,10 +1,10 @@
 """Running a program without blocking the event loop, and stopping all of it.
 
-Every command starts in a session (and so a process group) of its own. When
-it finishes, times out or its call is cancelled, the whole group is stopped —
-SIGTERM, a grace period, then SIGKILL — so nothing it started in the
-background outlives the call (a program that calls ``setsid`` itself leaves
-the group and is out of reach). Output is captured up to a byte limit and
+Every command starts in a session (and so a process group) of its own, with
+the environment ``process_groups.child_env`` allows. When it finishes, times
+out or its call is cancelled, the whole group is stopped — SIGTERM, a grace
+period, then SIGKILL — so nothing it started in the background outlives the
+call (a program that calls ``setsid`` itself leaves the group and is out of reach). Output is captured up to a byte limit and
 counted beyond it; ``on_output`` sees every chunk as it arrives.
 """
 
@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from vpsmcp.errors import ToolError
+from vpsmcp.process_groups import STOP_GRACE, child_env, signal_group
 from vpsmcp.tools.procfs import group_members
 from vpsmcp.tools.truncation import Capture, Collector
 
 OutputSink = Callable[[str, bytes], Awaitable[None]]
-STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 LINGER = 0.5  # seconds to wait for output after the program exits (a background child may hold the pipe)
 CHUNK = 65536
 POLL = 0.05
@@ -56,11 +56,9 @@ def require(program: str, purpose: str) -> str:
 
 
 def plain_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """vpsmcp's environment, with stable English messages and no pager or colours (for parsing)."""
-    env = dict(os.environ)
-    env.update({"LC_ALL": "C.UTF-8", "SYSTEMD_PAGER": "", "PAGER": "cat", "SYSTEMD_COLORS": "0", "NO_COLOR": "1"})
-    env.update(extra or {})
-    return env
+    """A child's environment with stable English messages and no pager or colours (for parsing)."""
+    return child_env(os.environ, {"LC_ALL": "C.UTF-8", "SYSTEMD_PAGER": "", "PAGER": "cat", "SYSTEMD_COLORS": "0",
+                                  "NO_COLOR": "1", **(extra or {})})
 
 
 async def run(
@@ -114,7 +112,7 @@ async def _start(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
-            env=dict(env) if env is not None else None,
+            env=dict(env) if env is not None else child_env(os.environ),
             start_new_session=True,
         )
     except FileNotFoundError:
@@ -151,7 +149,7 @@ async def _stopped(proc: asyncio.subprocess.Process) -> None:
     client's cancel, then its session closing); the SIGTERM goes out before
     the first ``await``, and the rest runs shielded, to the SIGKILL.
     """
-    _signal_group(proc.pid, signal.SIGTERM)
+    signal_group(proc.pid, signal.SIGTERM)
     cleanup = asyncio.ensure_future(stop_group(proc))
     _CLEANUPS.add(cleanup)
     cleanup.add_done_callback(_CLEANUPS.discard)
@@ -191,19 +189,12 @@ async def stop_group(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE
     """Stop every live process in ``proc``'s group (SIGTERM, then SIGKILL after ``grace``) and reap ``proc``."""
     pgid = proc.pid
     if await asyncio.to_thread(group_members, pgid):
-        _signal_group(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while await asyncio.to_thread(group_members, pgid):
             if time.monotonic() >= deadline:
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
                 break
             await asyncio.sleep(POLL)
     while proc.returncode is None:  # the leader is reaped by asyncio's child watcher
         await asyncio.sleep(POLL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
