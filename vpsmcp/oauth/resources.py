@@ -13,7 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from vpsmcp import paths
 
-PROTECTED_PATHS = paths.PROTECTED
 PRM_PATH = "/.well-known/oauth-protected-resource"
 
 
@@ -44,11 +43,11 @@ class Resources:
 
     def resource(self, path: str) -> str:
         """The resource identifier of ``/mcp``, ``/sse`` or ``/ws``; the base for anything else."""
-        return self.base + path if path in PROTECTED_PATHS else self.base
+        return self.base + path if path in paths.PROTECTED else self.base
 
     def metadata_url(self, path: str) -> str:
         """RFC 9728 §3.1: the well-known URL, path inserted, of a resource's metadata."""
-        return self.base + PRM_PATH + (path if path in PROTECTED_PATHS else "")
+        return self.base + PRM_PATH + (path if path in paths.PROTECTED else "")
 
     def canonical(self, url: str) -> str:
         return canonical(url)
@@ -60,4 +59,4 @@ class Resources:
 
 @functools.lru_cache(maxsize=256)  # tokens name a handful of resources; parsing URLs is the costly part
 def _accepts(base: str, resource: str) -> bool:
-    return canonical(resource) in {base, *(base + p for p in PROTECTED_PATHS)}
+    return canonical(resource) in {base, *(base + p for p in paths.PROTECTED)}

@@ -17,6 +17,7 @@ from typing import Any
 from authlib.oauth2.rfc6749 import OAuth2Error
 from quart import Blueprint, Response, request
 
+from vpsmcp import paths
 from vpsmcp.errors import PageError, StateError
 from vpsmcp.oauth import consent
 from vpsmcp.oauth.adapter import Answer, SnapshotRequest, snapshot
@@ -24,7 +25,6 @@ from vpsmcp.oauth.cimd import FetchFailed
 from vpsmcp.oauth.consent import CSRF_COOKIE
 from vpsmcp.oauth.metadata import authorization_server, protected_resource
 from vpsmcp.oauth.registration import InvalidClientMetadata
-from vpsmcp.oauth.resources import PROTECTED_PATHS
 from vpsmcp.oauth.service import AuthorizationService
 
 log = logging.getLogger("vpsmcp.oauth")
@@ -51,7 +51,7 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
     @bp.get("/.well-known/oauth-protected-resource/<path:suffix>")
     async def resource_metadata(suffix: str = "") -> Response:
         path = "/" + suffix.rstrip("/") if suffix else ""
-        if path and path not in PROTECTED_PATHS:
+        if path and path not in paths.PROTECTED:
             return _json({"error": "not_found", "error_description": f"no protected resource at {path}"}, 404)
         return _json(protected_resource(res, path, service.scopes()))
 

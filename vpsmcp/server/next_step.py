@@ -12,11 +12,9 @@ from urllib.parse import urlsplit
 from vpsmcp import paths
 from vpsmcp.transport.guard import LOOPBACK_NAMES
 
-MCP_PATH = paths.MCP
-
 
 def endpoint_of(public_url: str) -> str:
-    return public_url.rstrip("/") + MCP_PATH
+    return public_url.rstrip("/") + paths.MCP
 
 
 def connect_line(public_url: str) -> str:

@@ -5,7 +5,9 @@
     exchange.py        running a POST's requests and choosing how to answer: JSON or an event stream
     guard.py           checks every MCP request passes before it is read: Host, Origin, size
     handshake.py       streamable HTTP in the handshake era (2025-03-26 … 2025-11-25), with sessions
+    http_body.py       reading a request body on the MCP routes: cheaper than Quart's wait, and…
     http_errors.py     the one place HTTP errors of the MCP endpoints are rendered
+    inbound.py         taking in MCP messages on a session, the same for every transport that has one
     legacy_sse.py      the deprecated HTTP+SSE transport of 2024-11-05, for clients that still use…
     saved_sessions.py  handshake-era sessions that outlive a restart of vpsmcp
     sessionless.py     POSTs to ``/mcp`` without a session that the strict rules would refuse,…

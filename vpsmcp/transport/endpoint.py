@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from vpsmcp import paths
 from vpsmcp.access import Gate, Principal
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.dispatch import Dispatcher
@@ -23,7 +22,6 @@ from vpsmcp.transport.era import Decision
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
 
-MCP_PATH = paths.MCP
 RETRY_MS = 1000  # how long a client waits before reconnecting a dropped stream
 
 

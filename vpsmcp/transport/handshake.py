@@ -12,15 +12,15 @@ from collections.abc import AsyncIterator
 
 from quart import Response
 
+from vpsmcp import paths
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
-from vpsmcp.protocol.context import Context, progress_token
-from vpsmcp.protocol.dispatch import Dispatcher
-from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
-from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, Era, at_least
-from vpsmcp.transport.endpoint import MCP_PATH, RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable
-from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, settled, start
+from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
+from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, at_least
+from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable
+from vpsmcp.transport.exchange import event_stream, json_answer, relay, settled, start
+from vpsmcp.transport.inbound import context, receive
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
 
@@ -40,7 +40,7 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
     if batch and session.protocol.version != BATCH_VERSION:
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
     requests = [m for m in messages if isinstance(m, Request)]
-    ep.authorize(principal, requests, MCP_PATH)
+    ep.authorize(principal, requests, paths.MCP)
     for message in messages:
         receive(session, message)
     if not requests:
@@ -110,55 +110,6 @@ async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> R
     ep.observer.joined(session.id)
     body = jsonrpc.encode(jsonrpc.Response(request.id, result))
     return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
-
-
-def receive_one(dispatcher: Dispatcher, session: HttpSession, raw: bytes, principal: Principal) -> None:
-    """One message from a transport that carries one per unit (a WebSocket frame, a stdio line):
-    a request runs as a task answering on the session's stream, where parse errors go too."""
-    stream = session.standalone
-    try:
-        message = jsonrpc.parse(raw)
-        if isinstance(message, list):
-            raise JsonRpcError(INVALID_REQUEST, "Invalid request: send one message at a time, not a batch")
-    except JsonRpcError as exc:
-        stream.put(jsonrpc.error_response(exc))
-        return
-    if isinstance(message, Request):
-        start(session.running, dispatcher, message, context(message, session, stream, principal), session.protocol, stream)
-    else:
-        receive(session, message)
-
-
-def receive(session: HttpSession, message: Message) -> None:
-    """Take in the notifications and responses of a POST."""
-    if isinstance(message, Notification):
-        if message.method == "notifications/initialized":
-            session.protocol.initialized = True
-        elif message.method == "notifications/cancelled":
-            task = session.running.get(message.params.get("requestId"))  # type: ignore[arg-type]
-            if task is not None:
-                task.cancel()
-    elif isinstance(message, ErrorResponse):
-        if message.id is not None:
-            session.answer(message.id, None, JsonRpcError(message.code, message.message, message.data))
-    elif isinstance(message, jsonrpc.Response):
-        session.answer(message.id, message.result, None)
-
-
-def context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
-    """The context of a handshake-era request made in ``session``; its messages go to ``stream``."""
-    return Context(
-        request_id=request.id,
-        version=session.protocol.version,
-        era=Era.HANDSHAKE,
-        peer=StreamPeer(stream, session),
-        scopes=principal.scopes,
-        client_id=principal.client_id,
-        token_id=principal.token_id,
-        client_capabilities=session.protocol.client_capabilities,
-        log_level=session.protocol.log_level,
-        progress_token=progress_token(request.params),
-    )
 
 
 async def _reading(session: HttpSession, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

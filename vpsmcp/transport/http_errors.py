@@ -15,8 +15,6 @@ from vpsmcp.errors import TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 
-MCP_PATHS = paths.MCP_TRANSPORTS
-
 
 def render(error: TransportError) -> Response:
     body = jsonrpc.encode(jsonrpc.error_response(error))
@@ -32,7 +30,7 @@ def register(app: Quart) -> None:
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
-        if not request.path.startswith(MCP_PATHS) or error.code is None:
+        if not request.path.startswith(paths.MCP_TRANSPORTS) or error.code is None:
             return error.get_response()  # type: ignore[return-value]
         headers = {}
         if error.code == 405:

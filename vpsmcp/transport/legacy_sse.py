@@ -21,43 +21,40 @@ from vpsmcp import paths
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
-from vpsmcp.transport import handshake, sse
+from vpsmcp.transport import inbound, sse
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import event_stream, start
+from vpsmcp.transport.http_body import drain_body, read_body
 from vpsmcp.transport.sessions import HttpSession
-from vpsmcp.transport.streamable import drain_body, read_body
-
-SSE_PATH = paths.SSE
-MESSAGES_PATH = paths.MESSAGES
 
 
 def legacy_sse_routes(ep: Endpoint) -> Blueprint:
     bp = Blueprint("legacy_sse", __name__)
 
-    @bp.route(SSE_PATH, methods=["GET"], strict_slashes=False)
+    @bp.route(paths.SSE, methods=["GET"], strict_slashes=False)
     async def open_stream() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
-        principal = ep.admit(headers, SSE_PATH)
+        principal = ep.admit(headers, paths.SSE)
         if not accepts(headers)[1]:
             raise not_acceptable("text/event-stream")
         session = ep.sessions.create(principal)
         session.protocol.version = "2024-11-05"
         return event_stream(_stream(ep, session))
 
-    @bp.route(SSE_PATH, methods=["POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
+    @bp.route(paths.SSE, methods=["POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
     async def not_the_stream() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
         try:
-            ep.admit(headers, SSE_PATH)  # 401 before 405
+            ep.admit(headers, paths.SSE)  # 401 before 405
         finally:
             await drain_body()
         raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: GET /sse opens the stream", headers={"Allow": "GET"})
 
-    @bp.route(MESSAGES_PATH, methods=["POST"], strict_slashes=False)
+    @bp.route(paths.MESSAGES, methods=["POST"], strict_slashes=False)
     async def post_message() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
         try:
-            principal = ep.admit(headers, SSE_PATH)
+            principal = ep.admit(headers, paths.SSE)
         except TransportError:
             await drain_body()
             raise
@@ -71,11 +68,11 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
         if isinstance(message, list):
             raise TransportError(400, INVALID_REQUEST, "batches are not part of the 2024-11-05 HTTP+SSE transport")
         if isinstance(message, Request):
-            ep.authorize(principal, [message], SSE_PATH)
-            ctx = handshake.context(message, session, session.standalone, principal)
+            ep.authorize(principal, [message], paths.SSE)
+            ctx = inbound.context(message, session, session.standalone, principal)
             start(session.running, ep.dispatcher, message, ctx, session.protocol, session.standalone)
         else:
-            handshake.receive(session, message)
+            inbound.receive(session, message)
         return Response("Accepted", status=202, content_type="text/plain")
 
     return bp
@@ -84,7 +81,7 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
 async def _stream(ep: Endpoint, session: HttpSession) -> AsyncIterator[bytes]:
     session.readers += 1
     try:
-        endpoint_url = f"{MESSAGES_PATH}?session_id={session.id}"
+        endpoint_url = f"{paths.MESSAGES}?session_id={session.id}"
         yield f"event: endpoint\ndata: {endpoint_url}\n\n".encode()
         async for event in session.standalone.read(0, ep.heartbeat):
             yield sse.HEARTBEAT if event is None else sse.event(event.data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from quart import Response
 
+from vpsmcp import paths
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
@@ -26,7 +27,7 @@ from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
 from vpsmcp.protocol.versions import DEFAULT_HTTP_VERSION, HANDSHAKE_VERSIONS, Era
 from vpsmcp.transport import stateless
-from vpsmcp.transport.endpoint import MCP_PATH, Endpoint, HeaderMap
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.era import Decision, Route, body_version_of
 from vpsmcp.transport.exchange import StreamPeer
 from vpsmcp.transport.handshake import BATCH_VERSION
@@ -41,7 +42,7 @@ async def post(
     if batch and decision.route is Route.SESSIONLESS and version != BATCH_VERSION:
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {version}")
     requests = [m for m in messages if isinstance(m, Request)]
-    ep.authorize(principal, requests, MCP_PATH)
+    ep.authorize(principal, requests, paths.MCP)
     if not requests:
         return Response("", status=202)
     stream = OutboundStream(pending={r.id for r in requests})

@@ -17,6 +17,7 @@ from typing import Any
 
 from quart import Response
 
+from vpsmcp import paths
 from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
@@ -34,7 +35,7 @@ from vpsmcp.protocol.jsonrpc import (
     Request,
 )
 from vpsmcp.protocol.versions import STATELESS_VERSIONS, SUPPORTED_VERSIONS, Era
-from vpsmcp.transport.endpoint import MCP_PATH, Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, run_request, settled
 from vpsmcp.transport.streams import OutboundStream
 
@@ -69,7 +70,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
         return Response("", status=202)
     if not isinstance(message, Request):
         raise TransportError(400, INVALID_REQUEST, "Invalid request: send one JSON-RPC request per POST")
-    ep.authorize(principal, [message], MCP_PATH)
+    ep.authorize(principal, [message], paths.MCP)
     stream = OutboundStream(pending={message.id})
     ctx = checked_envelope(ep, message, headers, principal, stream, strict=True)
     return await answer(ep, headers, [start_call(ep, message, ctx, stream)], stream, False, status_of)

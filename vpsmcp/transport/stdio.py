@@ -19,7 +19,7 @@ from vpsmcp.access import ANONYMOUS
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.session import Phase
-from vpsmcp.transport import handshake
+from vpsmcp.transport import inbound
 from vpsmcp.transport.sessions import HttpSession
 
 LINE_LIMIT = 64 * 1024 * 1024
@@ -40,7 +40,7 @@ async def serve_stdio(dispatcher: Dispatcher, stdin: BinaryIO | None = None, std
     try:
         while line := await reader.readline():
             if line.strip():
-                handshake.receive_one(dispatcher, session, line, ANONYMOUS)
+                inbound.receive_one(dispatcher, session, line, ANONYMOUS)
     finally:
         session.close()  # cancels running calls, ends the stream: the writer drains what is left
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):

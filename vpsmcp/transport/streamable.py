@@ -8,11 +8,7 @@ Each view is: admit → hand to the era → respond.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from quart import Quart, Response, request
-from werkzeug.exceptions import HTTPException, RequestTimeout
 
 from vpsmcp import paths
 from vpsmcp.access import Principal
@@ -21,8 +17,7 @@ from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 from vpsmcp.transport import era, handshake, sessionless, stateless
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.era import Route
-
-PATH = paths.MCP
+from vpsmcp.transport.http_body import drain_body, read_body
 
 
 def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
@@ -32,7 +27,7 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
     async def mcp() -> Response:
         headers = HeaderMap.of(request.scope["headers"])
         try:
-            principal = ep.admit(headers, PATH)
+            principal = ep.admit(headers, paths.MCP)
         except TransportError:
             if request.method == "POST":
                 await drain_body()
@@ -49,7 +44,7 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
             return await handshake.get(ep, headers, principal)
         return await handshake.delete(ep, headers, principal)
 
-    for path in (PATH, PATH + "/"):
+    for path in (paths.MCP, paths.MCP + "/"):
         app.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
 
 
@@ -66,28 +61,3 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
         return await handshake.post(ep, headers, messages, batch, principal)
     ep.observer.quirk(decision)
     return await sessionless.post(ep, headers, messages, batch, principal, decision)
-
-
-async def read_body() -> bytes:
-    """The request body, as ``request.get_data(cache=False)`` reads it, for a cheaper wait.
-
-    Quart's ``get_data`` waits under ``asyncio.wait_for``: a task, a timer and
-    a trip round the event loop for every request, a measurable share of a
-    tools/call. ``asyncio.timeout`` is the same deadline (``BODY_TIMEOUT``, then
-    408 as Quart answers) with a timer only; a body that has arrived costs no wait.
-    Quart's body still enforces ``MAX_CONTENT_LENGTH`` (413).
-    """
-    try:
-        async with asyncio.timeout(request.body_timeout):
-            data: bytes = await request.body
-    except TimeoutError:
-        raise RequestTimeout() from None
-    request.body.clear()
-    return data
-
-
-async def drain_body() -> None:
-    """Read and drop a refused request's body: answered before it is read, hypercorn
-    closes the keep-alive connection, and a client reusing it sees it drop."""
-    with contextlib.suppress(HTTPException):
-        await read_body()

@@ -21,13 +21,12 @@ from quart import Blueprint, Response, websocket
 from vpsmcp import paths
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
-from vpsmcp.transport import handshake
+from vpsmcp.transport import inbound
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.http_errors import render
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.ws_headers import is_token
 
-WS_PATH = paths.WS
 SUBPROTOCOL = "mcp"
 GOING_AWAY = 1001
 
@@ -35,10 +34,10 @@ GOING_AWAY = 1001
 def websocket_routes(ep: Endpoint) -> Blueprint:
     bp = Blueprint("websocket", __name__)
 
-    @bp.websocket(WS_PATH)
+    @bp.websocket(paths.WS)
     async def ws() -> Response | None:
         try:
-            principal = ep.admit(HeaderMap.of(websocket.scope["headers"]), WS_PATH)
+            principal = ep.admit(HeaderMap.of(websocket.scope["headers"]), paths.WS)
         except TransportError as exc:
             return _refuse(exc)
         offered = websocket.requested_subprotocols
@@ -52,7 +51,7 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
         try:
             while True:
                 frame = await websocket.receive()
-                handshake.receive_one(ep.dispatcher, session, frame.encode() if isinstance(frame, str) else frame, principal)
+                inbound.receive_one(ep.dispatcher, session, frame.encode() if isinstance(frame, str) else frame, principal)
         finally:
             session.readers -= 1
             ep.sessions.remove(session.id)
