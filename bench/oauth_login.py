@@ -2,7 +2,7 @@
 
 The benchmark measures vpsmcp as it is deployed, with its bearer check on
 every request. This registers a client, consents as the owner and exchanges
-the code, the way tests/oauth_flow.py does with httpx.
+the code, the way tests/helpers/oauth_flow.py does with httpx.
 """
 
 from __future__ import annotations

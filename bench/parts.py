@@ -29,8 +29,8 @@ from setup_env import BENCH, ROOT, SetupError, venv_python
 VARIANTS = {
     "floor": "bench/floor.py's app (the anchor)",
     "vpsmcp": "as deployed: OAuth bearer check, audit log, trace",
-    "no audit": "AuditLog.record does nothing",
-    "no trace": "observe() not called: no middleware, no watched gate or dispatcher",
+    "no audit": "the audit log's observer does nothing",
+    "no trace": "a silent observer instead of the tracer, and no trace middleware",
     "no auth": 'auth.mode = "none"',
     "bare": "no audit, no trace, no auth",
 }
@@ -103,18 +103,23 @@ def _floor_app() -> tuple[Any, str]:
 def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     from servers import write_echo_config
 
-    from vpsmcp import app as app_module
-    from vpsmcp import audit
-    from vpsmcp.config import load_config, with_overrides
+    from vpsmcp import observability
+    from vpsmcp.audit.log import AuditLog
+    from vpsmcp.config.sections import load_config, with_overrides
     from vpsmcp.oauth.records import Family, digest, new_secret
     from vpsmcp.oauth.store import FileStore
-    from vpsmcp.runtime import Runtime
+    from vpsmcp.server import app as app_module
+    from vpsmcp.server.runtime import Runtime
     from vpsmcp.state import StateDir
 
     if variant in ("no audit", "bare"):
-        audit.AuditLog.record = lambda self, call: None  # type: ignore[method-assign]
+        _silence(AuditLog, "answered" if hasattr(AuditLog, "answered") else "record")
     if variant in ("no trace", "bare"):
-        app_module.observe = lambda *args, **kwargs: None  # type: ignore[assignment]
+        if hasattr(observability, "tracer"):  # the tracer is handed to what it observes: hand a silent one
+            observability.tracer = lambda runtime: _Unheard()  # type: ignore[assignment]
+            observability.observe = lambda *args, **kwargs: None  # type: ignore[assignment]
+        else:  # before the observers were handed in, observe() swapped them in
+            app_module.observe = lambda *args, **kwargs: None  # type: ignore[attr-defined]
     config_path = write_echo_config(tmp / "vpsmcp.toml")
     config = load_config(config_path)
     if variant in ("no auth", "bare"):
@@ -129,6 +134,17 @@ def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     store.commit()
     runtime = Runtime(config, state, state.secret_key(""), public_url, str(config_path))
     return app_module.create_app(runtime), token
+
+
+def _silence(cls: type, name: str) -> None:
+    setattr(cls, name, lambda self, *args: None)
+
+
+class _Unheard:
+    """Every observer hook the app calls, doing nothing (the "no trace" variant)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
 
 
 async def _measure(app: Any, token: str, body: bytes, requests: int) -> float:

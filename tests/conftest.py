@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, serve_from_checkout
+from tests.helpers.support import ServerProcess, serve_from_checkout
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import ast
 import re
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.helpers.support import ROOT
 
 PACKAGE = ROOT / "vpsmcp"
 ARCHITECTURE = ROOT / "docs" / "ARCHITECTURE.md"
@@ -139,3 +139,18 @@ def test_each_package_lists_its_files_in_its_init() -> None:
         unlisted += [f"{init.parent.name}/{p.name}" for p in sorted(init.parent.glob("*.py"))
                      if p.name != "__init__.py" and p.name not in listed]
     assert not unlisted, f"files their package's __init__ does not list: {unlisted}"
+
+
+def test_the_tests_mirror_the_packages_and_helpers_stand_apart() -> None:
+    """A test lives in the directory of the package it tests (or clients/, deploy/ for what spans
+    them); helpers, plugins and upstream servers hold no tests."""
+    tests = ROOT / "tests"
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    beyond = {"clients", "deploy"}  # real clients end to end; what ships
+    apart = {"helpers", "plugins", "upstreams", "fixtures"}
+    misplaced = [str(p.relative_to(tests)) for p in tests.rglob("test_*.py")
+                 if p.parent != tests and p.parent.name not in packages | beyond]
+    misplaced += [str(p.relative_to(tests)) for p in tests.glob("test_*.py") if p.name != "test_architecture.py"]
+    mixed = [str(p.relative_to(tests)) for d in apart for p in (tests / d).glob("test_*.py")]
+    assert not misplaced and not mixed, (misplaced, mixed)
+    assert {d.name for d in tests.iterdir() if d.is_dir() and d.name != "__pycache__"} <= packages | beyond | apart

@@ -22,10 +22,12 @@ subclasses that carry a wire form. Nothing else catches them::
      └── ToolError            a tool failed; the model sees it as an isError result
           └── UpstreamError   a gateway upstream is down, slow or broke off (names it)
 
-OAuth protocol errors are authlib's ``OAuth2Error`` tree (oauth/registration.py,
-oauth/authorization.py and oauth/cimd.py add theirs), rendered as RFC 6749 §5.2
-JSON by oauth/routes.py; tests/test_architecture.py holds this drawing to the
-classes the code defines.
+Outside the root on purpose: ``gateway/http_client.py``'s ``HttpError``, the h11
+client's failure, never leaves the gateway (each link turns it into an
+``UpstreamError`` or a lost link). OAuth protocol errors are authlib's
+``OAuth2Error`` tree (oauth/registration.py, oauth/authorization.py and
+oauth/cimd.py add theirs), rendered as RFC 6749 §5.2 JSON by oauth/routes.py;
+tests/test_architecture.py holds this drawing to the classes the code defines.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Run as a script with the FastMCP virtualenv that tests/run.sh makes: picks a free
 port, prints ``listening on http://127.0.0.1:PORT`` on stderr (the line
-tests/support.py waits for) and serves until killed.
+tests/helpers/support.py waits for) and serves until killed.
 """
 
 from __future__ import annotations

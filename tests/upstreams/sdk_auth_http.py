@@ -1,7 +1,7 @@
 """The official Python SDK (mcp 2.3.0) serving MCP behind its own OAuth authorization server.
 
 Run as a script: binds 127.0.0.1 on a free port, prints ``listening on
-http://127.0.0.1:PORT`` on stderr (the line tests/support.py waits for) and
+http://127.0.0.1:PORT`` on stderr (the line tests/helpers/support.py waits for) and
 serves ``/mcp`` statefully on uvicorn, with the SDK's authorization server
 routes (metadata, registration, ``/authorize``, ``/token``, ``/revoke``) and
 its protected resource metadata, all from ``MCPServer(auth=…,

@@ -1,7 +1,7 @@
 """An upstream built with the official Python SDK (mcp 2.3.0), served over Streamable HTTP (or legacy SSE).
 
 Run as a script: binds 127.0.0.1 on a free port, prints ``listening on
-http://127.0.0.1:PORT`` on stderr (the line tests/support.py waits for) and
+http://127.0.0.1:PORT`` on stderr (the line tests/helpers/support.py waits for) and
 serves ``/mcp`` statefully on uvicorn. Its tools exercise what the gateway
 relays: progress and log messages, an elicitation, a sampling request, and
 one call that never answers.

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from vpsmcp import __version__
@@ -85,7 +85,10 @@ class Dispatcher:
         if not self.observers:
             return await self._answer(request, ctx, session)
         started = time.monotonic()
-        refusal = next((why for o in self.observers if (why := o.admit(request)) is not None), None)
+        refusal = None
+        for observer in self.observers:
+            if (refusal := observer.admit(request)) is not None:
+                break
         outcome, code, detail = Outcome.CRASHED, None, None
         try:
             if refusal is not None:
@@ -148,7 +151,7 @@ class Dispatcher:
                     why = f" ({exc})" if isinstance(exc, VpsmcpError) else ""
                     withheld = JsonRpcError(INTERNAL_ERROR, f"The call ran, but its audit record could not be "
                                                             f"written{why}, so its answer is withheld")
-                    answer = replace(answer, outcome=Outcome.REFUSED, code=INTERNAL_ERROR, detail=withheld.message)
+                    answer = answer._replace(outcome=Outcome.REFUSED, code=INTERNAL_ERROR, detail=withheld.message)
         if withheld is not None:
             raise withheld
 

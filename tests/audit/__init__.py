@@ -1,0 +1,1 @@
+"""vpsmcp.audit: the hash-chained audit log."""

@@ -1,0 +1,1 @@
+"""Real clients end to end: Claude's connector as it behaves, the conformance suites, the SDKs."""

@@ -1,0 +1,1 @@
+"""What ships: the pyz, the wheel, and vpsmcp behind Debian's nginx."""

@@ -1,0 +1,1 @@
+"""vpsmcp.doctor: the doctor, against its own fakes and against real servers."""

@@ -1,0 +1,1 @@
+"""vpsmcp.gateway: upstream MCP servers behind the endpoint."""

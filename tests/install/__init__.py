@@ -1,0 +1,1 @@
+"""vpsmcp.install: install, upgrade, uninstall, the unit and the site."""

@@ -1,0 +1,1 @@
+"""vpsmcp.oauth: the authorization server and the bearer check."""

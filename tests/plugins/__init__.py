@@ -1,0 +1,1 @@
+"""Plugins the test servers load by path."""

@@ -1,0 +1,1 @@
+"""vpsmcp.protocol: the I/O-free core."""

@@ -1,0 +1,1 @@
+"""vpsmcp.server, vpsmcp.config and the CLI."""

@@ -1,0 +1,1 @@
+"""vpsmcp.status: the owner's status page."""

@@ -1,0 +1,1 @@
+"""vpsmcp.tools: the built-in tools."""

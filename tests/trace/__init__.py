@@ -1,0 +1,1 @@
+"""vpsmcp.trace: the connection trace, logs and metrics."""

@@ -1,0 +1,1 @@
+"""vpsmcp.transport: Streamable HTTP, HTTP+SSE, WebSocket, sessions, hostile input."""
