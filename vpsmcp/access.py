@@ -1,45 +1,28 @@
 """Who is calling: the one seam where the bearer-token check plugs in.
 
 Every transport asks ``Gate.admit(headers)`` before doing anything else and
-gets a ``Principal`` back, or the gate raises the error to answer with (a 401
+gets a ``Caller`` back (``protocol/caller.py``), or the gate raises the error to answer with (a 401
 with its ``WWW-Authenticate`` challenge, once OAuth is in force). Sessions
-are bound to the principal that created them (``Principal.binding``).
+are bound to the principal that created them (``Caller.binding``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from vpsmcp.errors import ScopeRequired, TransportError
+from vpsmcp.protocol.caller import ANONYMOUS, Caller
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated caller; ``scopes=None`` means unrestricted (no-auth mode)."""
-
-    client_id: str | None = None
-    token_id: str | None = None
-    scopes: frozenset[str] | None = None
-
-    @property
-    def binding(self) -> str:
-        """What a session is bound to: the credential's grant, not the token value."""
-        return f"{self.client_id or '-'}:{self.token_id or '-'}"
-
-
-ANONYMOUS = Principal()
 
 
 class Gate(Protocol):
     """Decides who a request comes from, or refuses it."""
 
-    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
+    def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         """The caller of a request to ``resource`` (``/mcp``, ``/sse``, ``/ws``)."""
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
+    def refuse_scope(self, principal: Caller, scope: str, resource: str) -> ScopeRequired:
         """The error for a call that needs ``scope``, which ``principal`` lacks (403 step-up)."""
 
 
@@ -62,7 +45,7 @@ class OpenGate:
     means the open endpoint is reachable from elsewhere: refuse it.
     """
 
-    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
+    def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         name = proxied_by(headers)
         if name is not None:
             raise TransportError(
@@ -73,5 +56,5 @@ class OpenGate:
             )
         return ANONYMOUS
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
+    def refuse_scope(self, principal: Caller, scope: str, resource: str) -> ScopeRequired:
         return ScopeRequired(INVALID_REQUEST, f"Forbidden: this call needs the scope {scope}", scope)

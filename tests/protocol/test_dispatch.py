@@ -9,6 +9,7 @@ import pytest
 
 from vpsmcp.errors import JsonRpcError, ToolError
 from vpsmcp.plugin import Plugin
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.dispatch import SERVER_INFO_KEY, Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND, Request
@@ -95,6 +96,8 @@ def dispatcher(page_size: int = 100) -> Dispatcher:
 def ctx(era: Era = Era.HANDSHAKE, peer: Peer | None = None, **kw: Any) -> Context:
     version = "2026-07-28" if era is Era.STATELESS else "2025-11-25"
     kw.setdefault("client_capabilities", {"elicitation": {}, "sampling": {}, "roots": {}})
+    if "scopes" in kw:
+        kw["caller"] = Caller(scopes=kw.pop("scopes"))
     return Context(request_id=1, version=version, era=era, peer=peer or Peer(), **kw)
 
 

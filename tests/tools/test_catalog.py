@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from tests.helpers.tool_server import start_tool_server, tools_config
 from vpsmcp.config.sections import ToolsConfig, parse_config
 from vpsmcp.errors import ConfigError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Request
@@ -76,7 +77,7 @@ def test_a_caller_with_the_read_scope_sees_and_calls_only_observing_tools(tmp_pa
             return {}
 
     def handle(method: str, params: dict[str, Any]) -> dict[str, Any]:
-        ctx = Context(request_id=1, version="2025-11-25", era=Era.HANDSHAKE, peer=Peer(), scopes=frozenset({READ}))
+        ctx = Context(request_id=1, version="2025-11-25", era=Era.HANDSHAKE, peer=Peer(), caller=Caller(scopes=frozenset({READ})))
         return asyncio.run(dispatcher.handle(Request(1, method, params), ctx))
 
     listed = {t["name"] for t in handle("tools/list", {})["tools"]}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import Notification, Response
 from vpsmcp.protocol.session import Phase
 from vpsmcp.transport import saved_sessions, sessions
@@ -17,8 +17,8 @@ from vpsmcp.transport.endpoint import HeaderMap
 from vpsmcp.transport.sessions import SessionStore
 from vpsmcp.transport.streams import OutboundStream, parse_event_id
 
-ALICE = Principal(client_id="alice", token_id="t1")
-MALLORY = Principal(client_id="mallory", token_id="t2")
+ALICE = Caller(client_id="alice", token_id="t1")
+MALLORY = Caller(client_id="mallory", token_id="t2")
 
 
 def test_session_is_bound_to_its_credential() -> None:
@@ -55,28 +55,28 @@ def test_a_credential_whose_sessions_are_all_being_read_gets_503() -> None:
 
 def test_one_client_with_many_grants_cannot_fill_the_store_either() -> None:
     store = SessionStore(60, 10, per_credential=3, per_client=4)
-    grants = [Principal(client_id="alice", token_id=f"g{i}") for i in range(4)]
+    grants = [Caller(client_id="alice", token_id=f"g{i}") for i in range(4)]
     held = [store.create(grant) for grant in grants]  # one session per grant: under each grant's cap
     held[2].last_seen -= 50
     mallory = store.create(MALLORY)
-    fifth = store.create(Principal(client_id="alice", token_id="g9"))  # a new grant, past the client's cap
+    fifth = store.create(Caller(client_id="alice", token_id="g9"))  # a new grant, past the client's cap
     with pytest.raises(TransportError) as gone:
         store.get(held[2].id, grants[2])
     assert gone.value.status == 404
-    assert store.get(fifth.id, Principal(client_id="alice", token_id="g9")) is fifth
+    assert store.get(fifth.id, Caller(client_id="alice", token_id="g9")) is fifth
     assert store.get(mallory.id, MALLORY) is mallory and len(store) == 5
     for session in store.all():
         if session.client == "alice":
             session.readers = 1
     with pytest.raises(TransportError) as full:
-        store.create(Principal(client_id="alice", token_id="g10"))
+        store.create(Caller(client_id="alice", token_id="g10"))
     assert full.value.status == 503 and "for this client" in full.value.message
 
 
 def test_without_authentication_the_shared_anonymous_caller_has_no_cap_of_its_own() -> None:
     store = SessionStore(60, 10, per_credential=2)
-    anonymous = [store.create(Principal()) for _ in range(5)]
-    assert all(store.get(s.id, Principal()) is s for s in anonymous)
+    anonymous = [store.create(Caller()) for _ in range(5)]
+    assert all(store.get(s.id, Caller()) is s for s in anonymous)
 
 
 def test_closing_a_session_cancels_calls_and_fails_waiting_requests() -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from vpsmcp.access import Principal
 from vpsmcp.errors import ScopeRequired, TokenRefused
 from vpsmcp.oauth.records import digest
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import OAuthStore
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import UNAUTHORIZED
 
 
@@ -28,7 +28,7 @@ class BearerGate:
         self.resources = resources
         self.scopes = scopes
 
-    def admit(self, headers: Mapping[str, str], resource: str) -> Principal:
+    def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -45,7 +45,7 @@ class BearerGate:
         if not self.resources.accepts(family.resource):
             raise self.challenge(resource, f"The access token was issued for {family.resource}, not this server")
         self.store.touch(family, now)
-        return Principal(client_id=family.client_id, token_id=family.id, scopes=frozenset(family.scopes))
+        return Caller(client_id=family.client_id, token_id=family.id, scopes=frozenset(family.scopes))
 
     def challenge(self, resource: str, invalid: str | None = None, sent: bool = False) -> TokenRefused:
         """401 with the discovery pointer; ``invalid`` says why a sent token failed; ``sent``: some
@@ -60,7 +60,7 @@ class BearerGate:
             sent=sent or invalid is not None,
         )
 
-    def refuse_scope(self, principal: Principal, scope: str, resource: str) -> ScopeRequired:
+    def refuse_scope(self, principal: Caller, scope: str, resource: str) -> ScopeRequired:
         """403 step-up: ask for what the token has plus ``scope``."""
         wanted = sorted({*(principal.scopes or ()), scope})
         header = (

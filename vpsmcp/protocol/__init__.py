@@ -1,5 +1,6 @@
 """The MCP protocol core: JSON-RPC, versions, dispatch, registry. No I/O here.
 
+    caller.py         who is calling: the credential a request came with, as the core sees it
     context.py        what a tool, resource or prompt handler is handed for one request
     dispatch.py       method dispatch: a parsed request and its context in, a result out
     inflight.py       the requests being handled, so that a shutdown ends each one with an error…

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vpsmcp.errors import JsonRpcError
+from vpsmcp.protocol.caller import ANONYMOUS, Caller
 from vpsmcp.protocol.jsonrpc import MISSING_CLIENT_CAPABILITY, RequestId
 from vpsmcp.protocol.versions import Era
 
@@ -61,14 +62,25 @@ class Context:
     version: str
     era: Era
     peer: Peer
-    scopes: frozenset[str] | None = None
-    client_id: str | None = None
-    token_id: str | None = None
+    caller: Caller = ANONYMOUS
     client_capabilities: Mapping[str, Any] = field(default_factory=dict)
     log_level: str | None = None
     progress_token: str | int | None = None
     input_responses: Mapping[str, Any] = field(default_factory=dict)
     _asked: int = 0
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """The caller's scopes (``None``: unrestricted)."""
+        return self.caller.scopes
+
+    @property
+    def client_id(self) -> str | None:
+        return self.caller.client_id
+
+    @property
+    def token_id(self) -> str | None:
+        return self.caller.token_id
 
     async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress, if the caller asked for it with a progress token."""

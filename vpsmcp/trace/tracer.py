@@ -20,8 +20,8 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from vpsmcp.access import Principal
 from vpsmcp.errors import ScopeRequired, TokenRefused, TransportError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import Request
 from vpsmcp.protocol.outcomes import Answered
 from vpsmcp.trace.flows import Flow, FlowBook
@@ -146,7 +146,7 @@ class Tracer:
             self._note(pending, event, detail)
 
     # -- the endpoint's observer (transport/endpoint.py) ----------------
-    def admitted(self, principal: Principal) -> None:
+    def admitted(self, principal: Caller) -> None:
         if principal.client_id is not None and (pending := CURRENT.get()) is not None:
             pending.client_id = principal.client_id
 

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from vpsmcp.access import Gate, Principal
+from vpsmcp.access import Gate
 from vpsmcp.errors import TransportError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport.era import Decision
@@ -53,7 +54,7 @@ class HeaderMap(dict[str, str]):
 class EndpointObserver(Protocol):
     """What the endpoint tells about the request being served (the trace). Cheap; never raises."""
 
-    def admitted(self, principal: Principal) -> None:
+    def admitted(self, principal: Caller) -> None:
         """The gate let ``principal`` in."""
 
     def refused(self, error: TransportError) -> None:
@@ -69,7 +70,7 @@ class EndpointObserver(Protocol):
 class Unobserved:
     """``EndpointObserver`` for an endpoint nobody watches (tests, ``vpsmcp stdio``)."""
 
-    def admitted(self, principal: Principal) -> None:
+    def admitted(self, principal: Caller) -> None:
         return None
 
     def refused(self, error: TransportError) -> None:
@@ -93,7 +94,7 @@ class Endpoint:
     heartbeat: float
     observer: EndpointObserver = Unobserved()
 
-    def admit(self, headers: HeaderMap, resource: str) -> Principal:
+    def admit(self, headers: HeaderMap, resource: str) -> Caller:
         """Host/Origin/size checks, then authentication."""
         self.guard.check(headers)
         try:
@@ -104,7 +105,7 @@ class Endpoint:
         self.observer.admitted(principal)
         return principal
 
-    def authorize(self, principal: Principal, requests: Iterable[Request], resource: str) -> None:
+    def authorize(self, principal: Caller, requests: Iterable[Request], resource: str) -> None:
         """403 step-up when a request names a tool, resource or prompt outside the token's scopes."""
         if principal.scopes is None:
             return

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 from quart import Response
 
 from vpsmcp import paths
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, at_least
 from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable
@@ -27,7 +27,7 @@ from vpsmcp.transport.streams import OutboundStream, parse_event_id
 BATCH_VERSION = "2025-03-26"  # the only version with JSON-RPC batches
 
 
-async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Principal) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Caller) -> Response:
     """A POST of this era: an ``initialize``, or messages in the session ``Mcp-Session-Id`` names."""
     sse_ok = accepts(headers)[1]
     initialize = [m for m in messages if isinstance(m, Request) and m.method == "initialize"]
@@ -58,7 +58,7 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
     return event_stream(_reading(session, relay(stream, ep.heartbeat, ids=True, priming_retry_ms=priming)))
 
 
-async def get(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Response:
+async def get(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Response:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     if not accepts(headers)[1]:
         raise not_acceptable("text/event-stream")
@@ -73,7 +73,7 @@ async def get(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Respons
     return event_stream(_reading(session, relay(stream, ep.heartbeat, after=after, ids=True, priming_retry_ms=priming)))
 
 
-async def delete(ep: Endpoint, headers: HeaderMap, principal: Principal) -> Response:
+async def delete(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Response:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     ep.sessions.remove(session.id)
     return Response("", status=200)
@@ -98,7 +98,7 @@ def check_version(headers: HeaderMap) -> None:
         )
 
 
-async def _initialize(ep: Endpoint, request: Request, principal: Principal) -> Response:
+async def _initialize(ep: Endpoint, request: Request, principal: Caller) -> Response:
     session = ep.sessions.create(principal, survives_restart=True)
     stream = OutboundStream(pending={request.id})
     ctx = context(request, session, stream, principal)

@@ -9,9 +9,9 @@ unit (a frame, a line) hands it whole to ``receive_one``.
 
 from __future__ import annotations
 
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError
 from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, ErrorResponse, Message, Notification, Request
@@ -21,7 +21,7 @@ from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream
 
 
-def receive_one(dispatcher: Dispatcher, session: HttpSession, raw: bytes, principal: Principal) -> None:
+def receive_one(dispatcher: Dispatcher, session: HttpSession, raw: bytes, principal: Caller) -> None:
     """One message from a transport that carries one per unit (a WebSocket frame, a stdio line):
     a request runs as a task answering on the session's stream, where parse errors go too."""
     stream = session.standalone
@@ -54,16 +54,14 @@ def receive(session: HttpSession, message: Message) -> None:
         session.answer(message.id, message.result, None)
 
 
-def context(request: Request, session: HttpSession, stream: OutboundStream, principal: Principal) -> Context:
+def context(request: Request, session: HttpSession, stream: OutboundStream, principal: Caller) -> Context:
     """The context of a handshake-era request made in ``session``; its messages go to ``stream``."""
     return Context(
         request_id=request.id,
         version=session.protocol.version,
         era=Era.HANDSHAKE,
         peer=StreamPeer(stream, session),
-        scopes=principal.scopes,
-        client_id=principal.client_id,
-        token_id=principal.token_id,
+        caller=principal,
         client_capabilities=session.protocol.client_capabilities,
         log_level=session.protocol.log_level,
         progress_token=progress_token(request.params),

@@ -20,9 +20,9 @@ from __future__ import annotations
 from quart import Response
 
 from vpsmcp import paths
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
 from vpsmcp.protocol.versions import DEFAULT_HTTP_VERSION, HANDSHAKE_VERSIONS, Era
@@ -35,7 +35,7 @@ from vpsmcp.transport.streams import OutboundStream
 
 
 async def post(
-    ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Principal, decision: Decision
+    ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Caller, decision: Decision
 ) -> Response:
     """Serve ``messages`` as ``decision`` says; notifications and responses alone get 202."""
     version = _handshake_version(headers)
@@ -70,15 +70,13 @@ def _handshake_version(headers: HeaderMap) -> str:
     return version if version in HANDSHAKE_VERSIONS else DEFAULT_HTTP_VERSION
 
 
-def _handshake_context(request: Request, version: str, principal: Principal, stream: OutboundStream) -> Context:
+def _handshake_context(request: Request, version: str, principal: Caller, stream: OutboundStream) -> Context:
     """A handshake-era request's context with no session: no client capabilities to ask with."""
     return Context(
         request_id=request.id,
         version=version,
         era=Era.HANDSHAKE,
         peer=StreamPeer(stream, None),
-        scopes=principal.scopes,
-        client_id=principal.client_id,
-        token_id=principal.token_id,
+        caller=principal,
         progress_token=progress_token(request.params),
     )

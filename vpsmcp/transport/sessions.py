@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, SESSION_NOT_FOUND, Notification, RequestId
 from vpsmcp.protocol.session import Phase, Session
 from vpsmcp.transport import saved_sessions
@@ -114,7 +114,7 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, principal: Principal, survives_restart: bool = False) -> HttpSession:
+    def create(self, principal: Caller, survives_restart: bool = False) -> HttpSession:
         """A new session for ``principal``; 503 when the cap is reached."""
         if principal.client_id is not None:
             for group, cap, whose in ((f"grant:{principal.binding}", self.per_credential, "credential"),
@@ -152,7 +152,7 @@ class SessionStore:
                                  "end one (DELETE) or try again later", headers={"Retry-After": "30"})
         self.remove(min(idle, key=lambda s: s.last_seen).id)
 
-    def get(self, session_id: str | None, principal: Principal) -> HttpSession:
+    def get(self, session_id: str | None, principal: Caller) -> HttpSession:
         """The caller's live session: 400 without an id, 404 for an unknown, expired or foreign one."""
         if not session_id:
             raise TransportError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
@@ -167,7 +167,7 @@ class SessionStore:
         session.last_seen = now
         return session
 
-    def _revive(self, session_id: str, principal: Principal) -> HttpSession | None:
+    def _revive(self, session_id: str, principal: Caller) -> HttpSession | None:
         """The last run's session ``session_id``, open again, if it was kept and ``principal`` holds it."""
         if not self.saved:
             return None

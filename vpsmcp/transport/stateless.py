@@ -18,9 +18,9 @@ from typing import Any
 from quart import Response
 
 from vpsmcp import paths
-from vpsmcp.access import Principal
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.dispatch import META
 from vpsmcp.protocol.jsonrpc import (
@@ -57,7 +57,7 @@ def status_of(error: ErrorResponse) -> int:
     return STATUS_OF_CODE.get(error.code, 200)
 
 
-async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Caller) -> Response:
     """A POST whose ``MCP-Protocol-Version`` names this era: one request or notification, strictly checked."""
     require_json_body(headers)
     if not accepts(headers)[0]:
@@ -77,7 +77,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Princip
 
 
 def checked_envelope(
-    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream, *, strict: bool
+    ep: Endpoint, request: Request, headers: HeaderMap, principal: Caller, stream: OutboundStream, *, strict: bool
 ) -> Context:
     """``envelope``, its error raised as the HTTP answer this era gives it."""
     try:
@@ -113,7 +113,7 @@ async def answer(
 
 
 def envelope(
-    ep: Endpoint, request: Request, headers: HeaderMap, principal: Principal, stream: OutboundStream, *, strict: bool
+    ep: Endpoint, request: Request, headers: HeaderMap, principal: Caller, stream: OutboundStream, *, strict: bool
 ) -> Context:
     """Validate routing headers against the body and build the request's context.
 
@@ -157,9 +157,7 @@ def envelope(
         version=version,
         era=Era.STATELESS,
         peer=StreamPeer(stream, None),
-        scopes=principal.scopes,
-        client_id=principal.client_id,
-        token_id=principal.token_id,
+        caller=principal,
         client_capabilities=capabilities,
         log_level=level if isinstance(level, str) else None,
         progress_token=progress_token(request.params),

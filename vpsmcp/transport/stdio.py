@@ -15,7 +15,7 @@ import contextlib
 import sys
 from typing import BinaryIO
 
-from vpsmcp.access import ANONYMOUS
+from vpsmcp.protocol.caller import ANONYMOUS
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import Notification
 from vpsmcp.protocol.session import Phase

@@ -11,8 +11,8 @@ from __future__ import annotations
 from quart import Quart, Response, request
 
 from vpsmcp import paths
-from vpsmcp.access import Principal
 from vpsmcp.errors import TransportError
+from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 from vpsmcp.transport import era, handshake, sessionless, stateless
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
@@ -48,7 +48,7 @@ def add_streamable_routes(app: Quart, ep: Endpoint) -> None:
         app.add_url_rule(path, "mcp" + path.replace("/", "_"), mcp, methods=["POST", "GET", "DELETE"], strict_slashes=False)
 
 
-async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Principal, session_id: str | None) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Caller, session_id: str | None) -> Response:
     """A POST, to the route its header, session id and body call for (``era.py``)."""
     if era.by_header(headers.get("mcp-protocol-version")) is not None:
         return await stateless.post(ep, headers, body, principal)
