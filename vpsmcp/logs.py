@@ -1,6 +1,6 @@
 """Logging: readable lines or one JSON object per line, and the access log.
 
-The access log is written by hypercorn's logger hook (``AccessLogger``), which
+The access log is written by hypercorn's logger hook (``server/access_log.py``), which
 runs once a response has been sent, so it costs the request path nothing and
 sees the true duration of streamed responses. Only the path is logged, never
 the query string or headers, so codes, tokens and secrets never reach a log.
@@ -17,8 +17,6 @@ import logging
 import sys
 import time
 from typing import Any, TextIO
-
-from hypercorn.logging import Logger as HypercornLogger
 
 SCOPE_REQUEST = "vpsmcp.request"  # the trace's record of the request: who, which session
 
@@ -112,31 +110,3 @@ def setup_logging(fmt: str, level: str, stream: TextIO | None = None) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())
         logger.propagate = False
-
-
-class AccessLogger(HypercornLogger):
-    """hypercorn's logger hook, writing our access line.
-
-    Configure hypercorn with ``accesslog=access_log`` (or ``None`` for no
-    access log) and ``errorlog=logging.getLogger("hypercorn.error")``; given
-    logger objects, hypercorn uses them as they are.
-    """
-
-    async def access(self, request: Any, response: Any, request_time: float) -> None:
-        if self.access_logger is None:
-            return
-        headers = dict(request.get("headers", ()))
-        status = response["status"] if response else (101 if request["type"] == "websocket" else 0)
-        fields = {
-            "method": request.get("method", "WS"),
-            "path": request.get("path", ""),
-            "status": status,
-            "duration_ms": round(request_time * 1000, 2),
-            "client": (request.get("client") or ("-",))[0],
-            "user_agent": headers.get(b"user-agent", b"").decode("latin-1"),
-        }
-        traced = request.get(SCOPE_REQUEST)
-        for name in ("client_id", "session_id"):
-            if (value := getattr(traced, name, None)) is not None:
-                fields[name] = value
-        self.access_logger.info("access", extra={"fields": fields})

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from vpsmcp.audit.verify import records, verify
 from vpsmcp.cli_common import add_state_flags, open_state
 
 
@@ -27,6 +26,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.audit.verify import records  # the log's code only for the command that reads it
+
     _, state = open_state(args, env)
     if args.verify:
         return _verify(state.path)
@@ -39,6 +40,8 @@ def _audit(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _verify(directory: Any) -> int:
+    from vpsmcp.audit.verify import verify
+
     verdict = verify(directory)
     if verdict.ok:
         if verdict.records == 0:

@@ -13,10 +13,6 @@ from typing import Any
 
 from vpsmcp.cli_common import configured
 from vpsmcp.doctor.model import EXIT_STATUS, DoctorError, verdict
-from vpsmcp.doctor.plan import diagnose
-from vpsmcp.doctor.report import JsonReporter, TextReporter
-from vpsmcp.doctor.run import Options
-from vpsmcp.doctor.target import parse_target
 
 DESCRIPTION = """\
 Check an MCP server (vpsmcp or any other) the way Claude's connector reaches it:
@@ -60,6 +56,11 @@ def _seconds(text: str) -> float:
 
 
 def _doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.doctor.plan import diagnose  # the steps, only when the doctor runs: --help answers at once
+    from vpsmcp.doctor.report import JsonReporter, TextReporter
+    from vpsmcp.doctor.run import Options
+    from vpsmcp.doctor.target import parse_target
+
     target = parse_target(args.url or _configured_url(args, env))
     if args.ca_file and not Path(args.ca_file).is_file():
         raise DoctorError(f"--ca-file {args.ca_file}: no such file")

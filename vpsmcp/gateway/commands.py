@@ -9,7 +9,6 @@ local client over stdin/stdout, the way Claude Desktop starts a server.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import secrets
@@ -17,18 +16,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vpsmcp.cli_common import add_state_flags, configured, open_state
 from vpsmcp.config.sections import Config
 from vpsmcp.gateway import status
-from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.logs import setup_logging
-from vpsmcp.plugin import load_plugins
-from vpsmcp.protocol.dispatch import Dispatcher
-from vpsmcp.protocol.registry import Registry
-from vpsmcp.protocol.request_state import RequestStateCodec
-from vpsmcp.transport.stdio import serve_stdio
+
+if TYPE_CHECKING:
+    from vpsmcp.gateway.gateway import Gateway
+    from vpsmcp.protocol.dispatch import Dispatcher
 
 
 def add_commands(sub: Any) -> None:
@@ -53,6 +50,8 @@ def add_commands(sub: Any) -> None:
 
 
 def _upstreams(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
+
     config, state = open_state(args, env)
     names = list(config.upstreams)
     if not names:
@@ -82,6 +81,10 @@ def _staleness(snapshot: status.Snapshot | None, state_dir: Path) -> str:
 
 
 async def _check(config: Config, env: Mapping[str, str]) -> status.Snapshot:
+    import asyncio
+
+    from vpsmcp.gateway.gateway import Gateway
+
     gateway = Gateway(config.upstreams, env)
     try:
         for provider in gateway.providers:
@@ -96,6 +99,14 @@ async def _check(config: Config, env: Mapping[str, str]) -> status.Snapshot:
 
 
 def _stdio(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
+
+    from vpsmcp.gateway.gateway import Gateway  # the gateway and the core, only for the commands that run them
+    from vpsmcp.plugin import load_plugins
+    from vpsmcp.protocol.dispatch import Dispatcher
+    from vpsmcp.protocol.registry import Registry
+    from vpsmcp.protocol.request_state import RequestStateCodec
+
     config, path = configured(args.config, env)
     setup_logging(config.log.format, args.log_level, sys.stderr)
     source = str(path) if path else "built-in defaults"
@@ -110,6 +121,8 @@ def _stdio(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def _serve_stdio(dispatcher: Dispatcher, gateway: Gateway) -> None:
+    from vpsmcp.transport.stdio import serve_stdio
+
     await gateway.start()
     try:
         await serve_stdio(dispatcher)

@@ -9,18 +9,16 @@ for whoever builds an image or a package from the tree.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vpsmcp.errors import InstallError
-from vpsmcp.install.install import InstallRequest, plan_install, read_pyz
 from vpsmcp.install.layout import PYTHON, System
-from vpsmcp.install.plan import CheckHealth, Plan, RecordingRunner, Run, Runner, Step, SystemRunner, Target, carry_out
-from vpsmcp.install.remove import plan_uninstall
-from vpsmcp.install.upgrade import carry_out_swap, plan_rollback, plan_upgrade
+
+if TYPE_CHECKING:
+    from vpsmcp.install.plan import Plan
 
 
 def add_commands(sub: Any) -> None:
@@ -64,6 +62,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.install.install import InstallRequest, plan_install, read_pyz  # the plans only when one runs
+    from vpsmcp.install.plan import carry_out
+
     system = _system(args, "install")
     request = InstallRequest(read_pyz(args.pyz), args.public_url, args.certificate, args.certificate_key)
     result = plan_install(request, system)
@@ -81,6 +82,8 @@ def _install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def client_metadata_reach() -> str:
     """Whether this machine can fetch Claude's client metadata document (as the service will, in auto mode)."""
+    import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
+
     from vpsmcp.config.sections import AuthConfig  # here: the other commands need not import the OAuth server
     from vpsmcp.oauth.cimd import CimdResolver
     from vpsmcp.oauth.cimd_offer import CimdOffer
@@ -92,6 +95,9 @@ def client_metadata_reach() -> str:
 
 
 def _upgrade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.install.install import read_pyz
+    from vpsmcp.install.upgrade import carry_out_swap, plan_rollback, plan_upgrade
+
     system = _system(args, "upgrade")
     if args.rollback == (args.new_pyz is not None):
         raise InstallError("name the new pyz, or pass --rollback (not both)")
@@ -101,6 +107,9 @@ def _upgrade(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _uninstall(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.install.plan import carry_out
+    from vpsmcp.install.remove import plan_uninstall
+
     system = _system(args, "uninstall")
     plan = plan_uninstall(system, args.purge)
     _carry_out(plan, args, system, carry_out)
@@ -125,6 +134,8 @@ def _system(args: argparse.Namespace, command: str) -> System:
 
 def _carry_out(plan: Plan, args: argparse.Namespace, system: System, how: Any) -> bool:
     """Print or carry out ``plan``; True when it was carried out."""
+    from vpsmcp.install.plan import CheckHealth, RecordingRunner, Run, Runner, Step, SystemRunner, Target
+
     if args.dry_run:
         print(plan.describe())
         return False

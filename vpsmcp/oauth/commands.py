@@ -19,7 +19,6 @@ from vpsmcp.errors import VpsmcpError
 from vpsmcp.oauth import personal
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.records import Family
-from vpsmcp.oauth.registration import InvalidClientMetadata, InvalidRedirectUri, new_client, parse_metadata
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import FileStore
 
@@ -102,6 +101,13 @@ def _clients_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _clients_add(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from vpsmcp.oauth.registration import (  # authlib
+        InvalidClientMetadata,
+        InvalidRedirectUri,
+        new_client,
+        parse_metadata,
+    )
+
     try:
         metadata = parse_metadata({
             "redirect_uris": args.redirect_uri, "client_name": args.name,

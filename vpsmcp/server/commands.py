@@ -10,7 +10,6 @@ secrets.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import secrets
 import sys
 from collections.abc import Mapping
@@ -24,9 +23,7 @@ from vpsmcp.config.locations import state_dir, user_config_path
 from vpsmcp.config.sections import Config, dump_config, parse_config, with_overrides
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.logs import log, setup_logging
-from vpsmcp.oauth.setup import ensure_owner_password
 from vpsmcp.server.runtime import Runtime
-from vpsmcp.server.serving import base_url, bind_socket, serve
 from vpsmcp.state import StateDir
 
 
@@ -90,6 +87,12 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
+
+    # Only serve loads the server (Quart, hypercorn, authlib): every other command answers at once.
+    from vpsmcp.oauth.setup import ensure_owner_password
+    from vpsmcp.server.serving import base_url, bind_socket, serve
+
     config, path = configured(args.config, env)
     config = with_overrides(config, _flag_overrides(args), "command line")
     setup_logging(config.log.format, config.log.level)

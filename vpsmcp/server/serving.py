@@ -21,8 +21,9 @@ from hypercorn.config import Config as HypercornConfig
 
 from vpsmcp import __version__
 from vpsmcp.errors import VpsmcpError
-from vpsmcp.logs import AccessLogger, access_log, log
+from vpsmcp.logs import access_log, log
 from vpsmcp.server import sd_notify
+from vpsmcp.server.access_log import AccessLogger
 from vpsmcp.server.app import create_app
 from vpsmcp.server.next_step import connect_line
 from vpsmcp.server.runtime import Runtime
