@@ -30,14 +30,15 @@ from vpsmcp.server.http_connection import InlineHTTPConnection
 from vpsmcp.server.runtime import Runtime
 from vpsmcp.tools import builtin_provider
 from vpsmcp.transport import http_errors, saved_sessions
+from vpsmcp.transport.asgi import McpApp
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.legacy_sse import legacy_sse_routes
 from vpsmcp.transport.sessions import SessionStore
-from vpsmcp.transport.streamable import add_streamable_routes
 from vpsmcp.transport.websocket import websocket_routes
 
 SWEEP_INTERVAL = 30.0
+BODY_TIMEOUT = 60.0  # seconds a request body may take to arrive (408 after)
 
 
 def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Quart:
@@ -47,7 +48,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.asgi_http_class = InlineHTTPConnection
     # Streams must live as long as the client wants them; each stream ends itself.
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["BODY_TIMEOUT"] = 60
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT
     app.config["MAX_CONTENT_LENGTH"] = config.mcp.max_body_bytes
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
@@ -80,9 +81,10 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.register_blueprint(_health(runtime))
     if oauth is not None:
         app.register_blueprint(oauth_routes(oauth, client_address_of(config)))
-    add_streamable_routes(app, endpoint)
     app.register_blueprint(legacy_sse_routes(endpoint))
     app.register_blueprint(websocket_routes(endpoint))
+    # /mcp as a lean ASGI app in front of Quart (transport/asgi.py); the trace middleware wraps both
+    app.asgi_app = McpApp(app.asgi_app, endpoint, config.mcp.max_body_bytes, BODY_TIMEOUT)  # type: ignore[method-assign]
     observability.observe(app, runtime, tracer, endpoint, oauth, gateway)
     app.asgi_app = HostCheck(app.asgi_app)  # type: ignore[method-assign]  # outermost: before Quart builds a URL
     _housekeeping(app, runtime, endpoint, oauth)

@@ -1,5 +1,7 @@
 """HTTP and WebSocket adapters between clients and the protocol core.
 
+    answer.py          an HTTP answer of the MCP endpoint in no framework's types: status, headers, body
+    asgi.py            the MCP endpoint as a lean ASGI application, in front of the Quart app in the same…
     endpoint.py        everything the MCP transports share: dispatcher, sessions, checks, timings
     era.py             which era serves a POST to ``/mcp``: the one place that decides, from…
     exchange.py        running a POST's requests and choosing how to answer: JSON or an event stream

@@ -15,8 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from quart import Response
-
 from vpsmcp.errors import JsonRpcError
 from vpsmcp.protocol.context import Context
 from vpsmcp.protocol.dispatch import Dispatcher
@@ -33,6 +31,7 @@ from vpsmcp.protocol.jsonrpc import (
 )
 from vpsmcp.protocol.session import Session
 from vpsmcp.transport import sse
+from vpsmcp.transport.answer import Answer
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streams import OutboundStream, StoredEvent
 
@@ -124,23 +123,21 @@ async def settled(stream: OutboundStream, heartbeat: float) -> bool:
     return all(isinstance(e.message, (RpcResponse, ErrorResponse)) for e in stream.events)
 
 
-def json_answer(stream: OutboundStream, batch: bool, status_of: Callable[[ErrorResponse], int] | None = None) -> Response:
+def json_answer(stream: OutboundStream, batch: bool, status_of: Callable[[ErrorResponse], int] | None = None) -> Answer:
     """The responses on ``stream`` as one JSON body (an array for a batch)."""
     replies = [e for e in stream.events if isinstance(e.message, (RpcResponse, ErrorResponse))]
     if not replies:
-        return Response("", status=202)  # every request was cancelled: nothing to answer
+        return Answer.empty(202)  # every request was cancelled: nothing to answer
     if batch:
-        return Response(b"[" + b",".join(e.data for e in replies) + b"]", content_type="application/json")
+        return Answer.json(b"[" + b",".join(e.data for e in replies) + b"]")
     first = replies[0].message
     status = status_of(first) if status_of is not None and isinstance(first, ErrorResponse) else 200
-    return Response(replies[0].data, status=status, content_type="application/json")
+    return Answer.json(replies[0].data, status)
 
 
-def event_stream(body: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> Response:
-    """An SSE response that no timeout cuts short."""
-    response = Response(body, status=200, headers={**sse.SSE_HEADERS, **(headers or {})})
-    response.timeout = None
-    return response
+def event_stream(body: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> Answer:
+    """An SSE answer; it lasts as long as the stream (no timeout cuts it short)."""
+    return Answer(200, body, {**sse.SSE_HEADERS, **(headers or {})})
 
 
 async def relay(

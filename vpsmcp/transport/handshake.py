@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from quart import Response
-
 from vpsmcp import paths
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
 from vpsmcp.protocol.versions import HANDSHAKE_VERSIONS, at_least
+from vpsmcp.transport.answer import Answer
 from vpsmcp.transport.endpoint import RETRY_MS, Endpoint, HeaderMap, accepts, not_acceptable
 from vpsmcp.transport.exchange import event_stream, json_answer, relay, settled, start
 from vpsmcp.transport.inbound import context, receive
@@ -27,7 +26,7 @@ from vpsmcp.transport.streams import OutboundStream, parse_event_id
 BATCH_VERSION = "2025-03-26"  # the only version with JSON-RPC batches
 
 
-async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Caller) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Caller) -> Answer:
     """A POST of this era: an ``initialize``, or messages in the session ``Mcp-Session-Id`` names."""
     sse_ok = accepts(headers)[1]
     initialize = [m for m in messages if isinstance(m, Request) and m.method == "initialize"]
@@ -44,7 +43,7 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
     for message in messages:
         receive(session, message)
     if not requests:
-        return Response("", status=202)
+        return Answer.empty(202)
     stream = OutboundStream(pending={r.id for r in requests})
     for request in requests:
         start(session.running, ep.dispatcher, request, context(request, session, stream, principal), session.protocol, stream)
@@ -58,7 +57,7 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
     return event_stream(_reading(session, relay(stream, ep.heartbeat, ids=True, priming_retry_ms=priming)))
 
 
-async def get(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Response:
+async def get(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Answer:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     if not accepts(headers)[1]:
         raise not_acceptable("text/event-stream")
@@ -73,10 +72,10 @@ async def get(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Response:
     return event_stream(_reading(session, relay(stream, ep.heartbeat, after=after, ids=True, priming_retry_ms=priming)))
 
 
-async def delete(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Response:
+async def delete(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Answer:
     session = ep.sessions.get(headers.get("mcp-session-id"), principal)
     ep.sessions.remove(session.id)
-    return Response("", status=200)
+    return Answer.empty(200)
 
 
 def parse(body: bytes) -> tuple[list[Message], bool]:
@@ -98,7 +97,7 @@ def check_version(headers: HeaderMap) -> None:
         )
 
 
-async def _initialize(ep: Endpoint, request: Request, principal: Caller) -> Response:
+async def _initialize(ep: Endpoint, request: Request, principal: Caller) -> Answer:
     session = ep.sessions.create(principal, survives_restart=True)
     stream = OutboundStream(pending={request.id})
     ctx = context(request, session, stream, principal)
@@ -109,7 +108,7 @@ async def _initialize(ep: Endpoint, request: Request, principal: Caller) -> Resp
         raise TransportError.of(exc, id=request.id) from None
     ep.observer.joined(session.id)
     body = jsonrpc.encode(jsonrpc.Response(request.id, result))
-    return Response(body, 200, content_type="application/json", headers={"Mcp-Session-Id": session.id})
+    return Answer.json(body, headers={"Mcp-Session-Id": session.id})
 
 
 async def _reading(session: HttpSession, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

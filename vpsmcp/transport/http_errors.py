@@ -1,7 +1,9 @@
 """The one place HTTP errors of the MCP endpoints are rendered.
 
-Handlers raise ``TransportError``; this turns it into its status, headers and
-a JSON-RPC error body. Werkzeug's own HTTP errors on MCP paths (405, 413)
+Handlers raise ``TransportError``; ``answer_of`` turns it into its status,
+headers and a JSON-RPC error body. The lean ASGI endpoint sends that answer
+itself; on the routes still served by Quart (``/sse``, ``/messages``, ``/ws``)
+the error handlers send it, and Werkzeug's own HTTP errors there (405, 413)
 get the same JSON-RPC shape, so clients never have to parse an HTML page.
 """
 
@@ -14,11 +16,19 @@ from vpsmcp import paths
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
+from vpsmcp.transport.answer import Answer
 
 
-def render(error: TransportError) -> Response:
-    body = jsonrpc.encode(jsonrpc.error_response(error))
-    return Response(body, status=error.status, content_type="application/json", headers=error.headers)
+def answer_of(error: TransportError) -> Answer:
+    return Answer.json(jsonrpc.encode(jsonrpc.error_response(error)), error.status, error.headers)
+
+
+def to_quart(answer: Answer) -> Response:
+    """``answer`` as Quart sends it (the routes Quart still serves); a stream is never cut by a timeout."""
+    response = Response(answer.body, status=answer.status, headers=answer.headers)
+    if not isinstance(answer.body, bytes):
+        response.timeout = None
+    return response
 
 
 def register(app: Quart) -> None:
@@ -26,7 +36,7 @@ def register(app: Quart) -> None:
 
     @app.errorhandler(TransportError)
     async def transport_error(error: TransportError) -> Response:
-        return render(error)
+        return to_quart(answer_of(error))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -35,4 +45,5 @@ def register(app: Quart) -> None:
         headers = {}
         if error.code == 405:
             headers["Allow"] = ", ".join(sorted(getattr(error, "valid_methods", None) or ()))
-        return render(TransportError(error.code, INVALID_REQUEST, error.description or error.name, headers=headers))
+        return to_quart(answer_of(TransportError(error.code, INVALID_REQUEST, error.description or error.name,
+                                                 headers=headers)))

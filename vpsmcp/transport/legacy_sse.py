@@ -25,6 +25,7 @@ from vpsmcp.transport import inbound, sse
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import event_stream, start
 from vpsmcp.transport.http_body import drain_body, read_body
+from vpsmcp.transport.http_errors import to_quart
 from vpsmcp.transport.sessions import HttpSession
 
 
@@ -39,7 +40,7 @@ def legacy_sse_routes(ep: Endpoint) -> Blueprint:
             raise not_acceptable("text/event-stream")
         session = ep.sessions.create(principal)
         session.protocol.version = "2024-11-05"
-        return event_stream(_stream(ep, session))
+        return to_quart(event_stream(_stream(ep, session)))
 
     @bp.route(paths.SSE, methods=["POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
     async def not_the_stream() -> Response:

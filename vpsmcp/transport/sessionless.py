@@ -17,8 +17,6 @@ session it could come back to for their answers.
 
 from __future__ import annotations
 
-from quart import Response
-
 from vpsmcp import paths
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
@@ -27,6 +25,7 @@ from vpsmcp.protocol.context import Context, progress_token
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Message, Request
 from vpsmcp.protocol.versions import DEFAULT_HTTP_VERSION, HANDSHAKE_VERSIONS, Era
 from vpsmcp.transport import stateless
+from vpsmcp.transport.answer import Answer
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.era import Decision, Route, body_version_of
 from vpsmcp.transport.exchange import StreamPeer
@@ -36,7 +35,7 @@ from vpsmcp.transport.streams import OutboundStream
 
 async def post(
     ep: Endpoint, headers: HeaderMap, messages: list[Message], batch: bool, principal: Caller, decision: Decision
-) -> Response:
+) -> Answer:
     """Serve ``messages`` as ``decision`` says; notifications and responses alone get 202."""
     version = _handshake_version(headers)
     if batch and decision.route is Route.SESSIONLESS and version != BATCH_VERSION:
@@ -44,7 +43,7 @@ async def post(
     requests = [m for m in messages if isinstance(m, Request)]
     ep.authorize(principal, requests, paths.MCP)
     if not requests:
-        return Response("", status=202)
+        return Answer.empty(202)
     stream = OutboundStream(pending={r.id for r in requests})
     tasks = []
     for request in requests:

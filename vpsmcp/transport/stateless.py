@@ -15,8 +15,6 @@ import binascii
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from quart import Response
-
 from vpsmcp import paths
 from vpsmcp.errors import JsonRpcError, TransportError
 from vpsmcp.protocol import jsonrpc
@@ -35,6 +33,7 @@ from vpsmcp.protocol.jsonrpc import (
     Request,
 )
 from vpsmcp.protocol.versions import STATELESS_VERSIONS, SUPPORTED_VERSIONS, Era
+from vpsmcp.transport.answer import Answer
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap, accepts, not_acceptable, require_json_body
 from vpsmcp.transport.exchange import StreamPeer, event_stream, json_answer, relay, run_request, settled
 from vpsmcp.transport.streams import OutboundStream
@@ -57,7 +56,7 @@ def status_of(error: ErrorResponse) -> int:
     return STATUS_OF_CODE.get(error.code, 200)
 
 
-async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Caller) -> Response:
+async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Caller) -> Answer:
     """A POST whose ``MCP-Protocol-Version`` names this era: one request or notification, strictly checked."""
     require_json_body(headers)
     if not accepts(headers)[0]:
@@ -67,7 +66,7 @@ async def post(ep: Endpoint, headers: HeaderMap, body: bytes, principal: Caller)
     except JsonRpcError as exc:
         raise TransportError.of(exc) from None
     if isinstance(message, jsonrpc.Notification):
-        return Response("", status=202)
+        return Answer.empty(202)
     if not isinstance(message, Request):
         raise TransportError(400, INVALID_REQUEST, "Invalid request: send one JSON-RPC request per POST")
     ep.authorize(principal, [message], paths.MCP)
@@ -98,7 +97,7 @@ async def answer(
     stream: OutboundStream,
     batch: bool,
     status: Callable[[ErrorResponse], int] | None,
-) -> Response:
+) -> Answer:
     """JSON when the calls finish quietly, else an event stream; with no session to come back
     to, the client closing the POST (or the stream) cancels the calls."""
     try:

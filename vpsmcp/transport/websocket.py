@@ -23,7 +23,7 @@ from vpsmcp.errors import TransportError
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
 from vpsmcp.transport import inbound
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
-from vpsmcp.transport.http_errors import render
+from vpsmcp.transport.http_errors import answer_of, to_quart
 from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.ws_headers import is_token
 
@@ -66,9 +66,9 @@ def websocket_routes(ep: Endpoint) -> Blueprint:
 def _refuse(exc: TransportError) -> Response:
     """Refused before the upgrade: a plain HTTP answer, and the connection ends with it —
     hypercorn would read the client's next request on it as WebSocket data."""
-    response = render(exc)
-    response.headers["Connection"] = "close"
-    return response
+    answer = answer_of(exc)
+    answer.headers["Connection"] = "close"
+    return to_quart(answer)
 
 
 async def _write(session: HttpSession, heartbeat: float) -> None:

@@ -1,0 +1,31 @@
+"""An HTTP answer of the MCP endpoint in no framework's types: a status, headers and a body.
+
+The transports build ``Answer``s; the lean ASGI endpoint (``asgi.py``) sends
+them as ASGI events, and the routes still on Quart (``/sse``, ``/messages``)
+turn them into Quart responses at their edge (``http_errors.to_quart``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+JSON = "application/json"
+
+
+@dataclass(slots=True)
+class Answer:
+    """``body`` is the whole body, or an event stream's chunks as they come."""
+
+    status: int = 200
+    body: bytes | AsyncIterator[bytes] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+        return cls(status, body, {"Content-Type": JSON, **(headers or {})})
+
+    @classmethod
+    def empty(cls, status: int) -> Answer:
+        """202 for notifications and responses, 200 for a DELETE: no body."""
+        return cls(status)

@@ -1,0 +1,161 @@
+"""The MCP endpoint as a lean ASGI application, in front of the Quart app in the same process.
+
+``/mcp`` and ``/mcp/`` are served straight from ASGI events: the request's
+headers into a ``HeaderMap``, its body read here (bounded by
+``mcp.max_body_bytes``, within the body timeout), the ``Answer`` the
+transport builds sent as ``http.response.*`` events — no Quart request or
+response objects on the hot path. Everything else (OAuth, metadata, the
+status page, ``/sse``, ``/messages``, ``/ws``, lifespan) goes on to Quart.
+
+What Quart did for ``/mcp`` is done here, as strictly: a method it does not
+serve is 405 with ``Allow`` (OPTIONS is answered with ``Allow``), a body over
+the limit 413, one that does not arrive in time 408, every ``TransportError``
+rendered by ``http_errors.answer_of``, an unexpected exception logged and
+answered 500 with a JSON-RPC body. The request is handled in the task the
+server gave it, with one receiver task that cancels it when the client goes
+away (so a closed event stream ends its relay and cancels what it waits for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from vpsmcp import paths
+from vpsmcp.errors import TransportError
+from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST
+from vpsmcp.transport import streamable
+from vpsmcp.transport.answer import Answer
+from vpsmcp.transport.endpoint import Endpoint, HeaderMap
+from vpsmcp.transport.http_errors import answer_of
+
+log = logging.getLogger("vpsmcp.transport")
+
+App = Callable[[Any, Any, Any], Awaitable[None]]  # ASGI: (scope, receive, send)
+SERVED = frozenset({"POST", "GET", "DELETE"})
+ALLOW = {"Allow": "DELETE, GET, OPTIONS, POST"}
+PATHS = frozenset({paths.MCP, paths.MCP + "/"})
+INTERNAL = Answer.json(b'{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"Internal error"}}' % INTERNAL_ERROR, 500)
+
+
+class McpApp:
+    """``/mcp`` from raw ASGI events; any other request to ``app``."""
+
+    def __init__(self, app: App, endpoint: Endpoint, max_body: int, body_timeout: float) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in PATHS:
+            await self.app(scope, receive, send)
+            return
+        handler = asyncio.current_task()
+        assert handler is not None
+        body = Body(self, receive, handler)
+        try:
+            await _send(send, await self._answer(scope, body))
+        except asyncio.CancelledError:
+            if body.client_gone and handler.uncancel() == 0:
+                return  # the client went away, and that was the only reason to stop
+            raise
+        finally:
+            body.stop_watching()
+
+    async def _answer(self, scope: Any, body: Body) -> Answer:
+        method = scope["method"]
+        if method not in SERVED:
+            await body.drain()
+            if method == "OPTIONS":
+                return Answer(200, b"", dict(ALLOW))
+            return answer_of(TransportError(405, INVALID_REQUEST, "Method Not Allowed", headers=dict(ALLOW)))
+        headers = HeaderMap.of(scope["headers"])
+        if method != "POST":
+            body.watch()  # no body to read: listen for the client leaving from the start
+        try:
+            return await streamable.serve(self.endpoint, method, headers, body)
+        except TransportError as exc:
+            return answer_of(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s %s failed", method, scope["path"])
+            return INTERNAL
+
+
+class Body:
+    """A POST's body, read when the transport asks for it (after the credential is checked), then
+    the receiver that cancels the handler when the client goes away."""
+
+    def __init__(self, app: McpApp, receive: Any, handler: asyncio.Task[None]) -> None:
+        self.app = app
+        self.receive = receive
+        self.handler = handler
+        self.client_gone = False
+        self._watcher: asyncio.Future[None] | None = None
+
+    async def read(self) -> bytes:
+        """The whole body: 413 past ``mcp.max_body_bytes``, 408 after the body timeout."""
+        chunks: list[bytes] = []
+        size, limit = 0, self.app.max_body
+        try:
+            async with asyncio.timeout(self.app.body_timeout):
+                while True:
+                    message = await self.receive()
+                    if message["type"] != "http.request":  # the client went away mid-body
+                        self.client_gone = True
+                        raise asyncio.CancelledError
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:  # answered now; the server drops the connection with the rest unread
+                        raise TransportError(413, INVALID_REQUEST, f"Request body larger than {limit} bytes")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise TransportError(408, INVALID_REQUEST, "Request Timeout: the body did not arrive in time") from None
+        self.watch()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def drain(self) -> None:
+        """Read and drop a refused request's body (up to the limit): answered before it is read,
+        the server closes the keep-alive connection, and a client reusing it sees it drop."""
+        with contextlib.suppress(TransportError):
+            await self.read()
+
+    def watch(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()  # nobody waits for it: it only listens
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.client_gone = True
+        self.handler.cancel()
+
+
+async def _send(send: Any, answer: Answer) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
+    body = answer.body
+    if isinstance(body, bytes):
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    try:
+        async for chunk in body:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
