@@ -264,6 +264,9 @@ def test_oversized_body_is_413(tmp_path: Path) -> None:
 def test_unsupported_methods_on_mcp_paths_get_405_with_allow(srv: ServerProcess) -> None:
     response = httpx.put(srv.url + "/mcp", content=b"{}")
     assert response.status_code == 405 and "POST" in response.headers["allow"]
+    assert response.json()["error"]["code"] == -32600  # a JSON-RPC body, never an HTML page
+    options = httpx.options(srv.url + "/mcp/")
+    assert options.status_code == 200 and options.headers["allow"] == "DELETE, GET, OPTIONS, POST"
     assert httpx.post(srv.url + "/sse", content=b"{}").status_code == 405
 
 
