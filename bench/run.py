@@ -24,7 +24,16 @@ import spy
 from load import Sample, memory_mb, run_wrk
 from oauth_login import obtain_token
 from report import METHODS, Key, Results, table, targets
-from servers import Server, check, floor_server, open_session, sdk_server, vpsmcp_server
+from servers import (
+    Server,
+    check,
+    floor_server,
+    open_session,
+    raw_floor_server,
+    sdk_server,
+    ts_sdk_server,
+    vpsmcp_server,
+)
 from setup_env import CACHE, ROOT, SetupError, venv_python, wrk_path
 
 OUT = CACHE / "bench"
@@ -43,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {load_cpu})  # the runner, wrk and py-spy share the load core
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vpsmcp-bench-") as tmp:
-        makers = [vpsmcp_server] if args.profile else [vpsmcp_server, floor_server, sdk_server]
+        makers = [vpsmcp_server] if args.profile else [vpsmcp_server, raw_floor_server, floor_server, ts_sdk_server,
+                                                        sdk_server]
         servers = [make(python, _workdir(Path(tmp), make.__name__), server_cpu) for make in makers]
         try:
             _start(servers, max(*args.connections, 32))
@@ -151,8 +161,9 @@ def _setting(server_cpu: int | None, load_cpu: int | None, load_before: float, a
         ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
     ).stdout.strip()
     lines = [
-        f"vpsmcp {revision or '?'} (checkout, bench/echo_plugin.py); floor: bare Quart 0.22 on hypercorn 0.18, canned "
-        "answers; sdk: mcp 2.3.0 MCPServer, stateful, on uvicorn",
+        f"vpsmcp {revision or '?'} (checkout, bench/echo_plugin.py); raw: a bare ASGI app on hypercorn 0.18, floor: "
+        "bare Quart 0.22 on it, both canned answers; ts-sdk: @modelcontextprotocol/sdk 1.32 on Node 22, stateful, "
+        "express; sdk: mcp 2.3.0 MCPServer, stateful, on uvicorn",
         f"{pinning}; tools/call answered as " + ", ".join(f"{k} {v}" for k, v in answers.items()),
     ]
     if load_before > 0.5:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oauth_login import set_password
-from setup_env import BENCH, ROOT
+from setup_env import BENCH, ROOT, node_path
 
 LISTENING = re.compile(r"listening on (http://[\w.:\[\]-]+:\d+)")
 PROTOCOL_VERSION = "2025-11-25"
@@ -128,8 +128,21 @@ def floor_server(python: Path, workdir: Path, cpu: int | None) -> Server:
     return Server("floor", [str(python), str(BENCH / "floor.py")], workdir, _env(workdir, BENCH), cpu)
 
 
+def raw_floor_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+    return Server("raw", [str(python), str(BENCH / "raw_floor.py")], workdir, _env(workdir, BENCH), cpu)
+
+
 def sdk_server(python: Path, workdir: Path, cpu: int | None) -> Server:
     return Server("sdk", [str(python), str(BENCH / "sdk_server.py")], workdir, _env(workdir, BENCH), cpu)
+
+
+def ts_sdk_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+    """The TypeScript SDK on Node 22 (``setup_env.node_path``), its modules beside that node."""
+    node = node_path()
+    env = {**_env(workdir, BENCH), "NODE_PATH": str(node.parents[2]), "NODE_ENV": "production"}
+    script = node.parents[3] / "ts_sdk_server.mjs"  # beside node_modules: ES modules resolve the SDK from there
+    script.write_bytes((BENCH / "ts_sdk_server.mjs").read_bytes())
+    return Server("ts-sdk", [str(node), str(script)], workdir, env, cpu)
 
 
 def _env(home: Path, pythonpath: Path) -> dict[str, str]:

