@@ -92,16 +92,16 @@ class Server:
             self.proc.wait()
 
 
-def vpsmcp_server(python: Path, workdir: Path, cpu: int | None) -> Server:
+def vpsmcp_server(python: Path, workdir: Path, cpu: int | None, sessions: int = 1000) -> Server:
     """vpsmcp from the checkout, configured by ``write_echo_config``, with OAuth on."""
-    config = write_echo_config(workdir / "vpsmcp.toml")
+    config = write_echo_config(workdir / "vpsmcp.toml", sessions)
     argv = [str(python), "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(workdir / "state"), "--config", str(config)]
     env = _env(workdir, ROOT)
     set_password(python, workdir / "state", env, workdir)  # served with OAuth on, as deployed
     return Server("vpsmcp", argv, workdir, env, cpu)
 
 
-def write_echo_config(path: Path) -> Path:
+def write_echo_config(path: Path, sessions: int = 1000) -> Path:
     """vpsmcp's config for the bench: the echo plugin, no access log (none of the others log requests),
     and only the echo tool, like the other two: the built-in tools would make tools/list 25 times longer.
     One token stands for every connection's client, so its grant may hold a session per connection
@@ -109,7 +109,8 @@ def write_echo_config(path: Path) -> Path:
     groups = ", ".join(f'"{g}"' for g in _tool_groups())
     path.write_text(
         f'[log]\naccess = false\n\n[plugins]\nmodules = ["{BENCH / "echo_plugin.py"}"]\n\n[tools]\ndisabled = [{groups}]\n'
-        "\n[mcp]\nmax_sessions_per_credential = 1000\nmax_sessions_per_client = 1000\n"
+        f"\n[mcp]\nmax_sessions = {sessions}\nmax_sessions_per_credential = {sessions}\n"
+        f"max_sessions_per_client = {sessions}\n"
     )
     return path
 
