@@ -23,10 +23,17 @@ class Sample:
     p50_ms: float
     p99_ms: float
     errors: int  # socket errors, timeouts and non-2xx answers
+    cpu_us: float = 0.0  # the server's CPU time (user + system, all its threads) per request answered
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far, every thread of it (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def run_wrk(

@@ -26,6 +26,10 @@ def req_per_s(s: Sample) -> float:
     return s.rps
 
 
+def cpu_us(s: Sample) -> float:
+    return s.cpu_us
+
+
 @dataclass
 class Results:
     """Every sample of the run, and each server's memory."""
@@ -47,7 +51,8 @@ def rows(results: Results) -> list[tuple[str, dict[str, float]]]:
     low = min(results.connections)
     for method in METHODS:
         for conns in results.connections:
-            metrics: list[tuple[str, Callable[[Sample], float]]] = [("p99 ms", p99_ms), ("req/s", req_per_s)]
+            metrics: list[tuple[str, Callable[[Sample], float]]] = [("p99 ms", p99_ms), ("req/s", req_per_s),
+                                                                     ("CPU us/req", cpu_us)]
             if conns == low:
                 metrics.insert(0, ("p50 ms", p50_ms))  # the latency of one request alone
             for label, metric in metrics:
@@ -75,6 +80,8 @@ def targets(results: Results) -> str:
         if mid in results.connections:
             ratio = results.median("vpsmcp", method, mid, req_per_s) / results.median("ts-sdk", method, mid, req_per_s)
             lines.append(_target(f"{method} throughput at c={mid} >= 1.25x ts-sdk", ratio, 1.25, ratio >= 1.25, "x"))
+            ratio = results.median("vpsmcp", method, mid, cpu_us) / results.median("ts-sdk", method, mid, cpu_us)
+            lines.append(_target(f"{method} CPU per request at c={mid} <= 0.8x ts-sdk's", ratio, 0.8, ratio <= 0.8, "x"))
         p50 = results.median("vpsmcp", method, low, p50_ms) / results.median("ts-sdk", method, low, p50_ms)
         lines.append(_target(f"{method} p50 at c={low} <= ts-sdk's", p50, 1.0, p50 <= 1.0, "x"))
         ratio = results.median("vpsmcp", method, high, p99_ms) / results.median("floor", method, high, p99_ms)

@@ -11,6 +11,7 @@ noise falls on all three alike. See bench/README.md for reading the output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import spy
-from load import Sample, memory_mb, run_wrk
+from load import Sample, cpu_seconds, memory_mb, run_wrk
 from oauth_login import obtain_token
 from report import METHODS, Key, Results, table, targets
 from servers import (
@@ -119,7 +120,11 @@ def _measure(servers: list[Server], wrk: str, args: argparse.Namespace, cpu: int
     runs = iter(range(1, 1_000_000))  # a fresh JSON-RPC id range per wrk run
 
     def load(server: Server, method: str, conns: int, seconds: float) -> Sample:
-        return run_wrk(wrk, server.url, method, server.sessions[:conns], conns, seconds, next(runs) * 10**7, cpu, server.token)
+        used = cpu_seconds(server.pid)
+        sample = run_wrk(wrk, server.url, method, server.sessions[:conns], conns, seconds, next(runs) * 10**7, cpu,
+                         server.token)
+        used = cpu_seconds(server.pid) - used
+        return dataclasses.replace(sample, cpu_us=used / sample.requests * 1e6 if sample.requests else 0.0)
 
     memory = {s.name: {"idle": memory_mb(s.pid)[0]} for s in servers}  # sessions open, no load yet
     # Warm-up: first requests pay for lazy imports and cold caches; nobody's figures should.

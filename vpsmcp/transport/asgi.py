@@ -38,7 +38,11 @@ App = Callable[[Any, Any, Any], Awaitable[None]]  # ASGI: (scope, receive, send)
 SERVED = frozenset({"POST", "GET", "DELETE"})
 ALLOW = {"Allow": "DELETE, GET, OPTIONS, POST"}
 PATHS = frozenset({paths.MCP, paths.MCP + "/"})
-INTERNAL = Answer.json(b'{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"Internal error"}}' % INTERNAL_ERROR, 500)
+INTERNAL = b'{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"Internal error"}}' % INTERNAL_ERROR
+
+
+class ClientGone(Exception):
+    """The client went away before its body arrived: there is no one to answer."""
 
 
 class McpApp:
@@ -59,6 +63,8 @@ class McpApp:
         body = Body(self, receive, handler)
         try:
             await _send(send, await self._answer(scope, body))
+        except ClientGone:
+            return
         except asyncio.CancelledError:
             if body.client_gone and handler.uncancel() == 0:
                 return  # the client went away, and that was the only reason to stop
@@ -80,11 +86,11 @@ class McpApp:
             return await streamable.serve(self.endpoint, method, headers, body)
         except TransportError as exc:
             return answer_of(exc)
-        except asyncio.CancelledError:
+        except ClientGone:
             raise
         except Exception:
             log.exception("%s %s failed", method, scope["path"])
-            return INTERNAL
+            return Answer.json(INTERNAL, 500)
 
 
 class Body:
@@ -107,8 +113,7 @@ class Body:
                 while True:
                     message = await self.receive()
                     if message["type"] != "http.request":  # the client went away mid-body
-                        self.client_gone = True
-                        raise asyncio.CancelledError
+                        raise ClientGone
                     chunk = message.get("body", b"")
                     size += len(chunk)
                     if size > limit:  # answered now; the server drops the connection with the rest unread
