@@ -81,16 +81,16 @@ class ServerProcess:
             if self.proc.stdout:
                 self.proc.stdout.close()
 
-    def wait_for_line(self, pattern: str, timeout: float = 5.0) -> str:
-        """The first output line matching ``pattern``, waiting for it to appear."""
+    def wait_for_line(self, pattern: str, timeout: float = 5.0, count: int = 1) -> str:
+        """The ``count``-th output line matching ``pattern``, waiting for it to appear."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
         while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if regex.search(line):
-                    return line
+            matching = [line for line in list(self.lines) if regex.search(line)]
+            if len(matching) >= count:
+                return matching[count - 1]
             time.sleep(0.02)
-        raise AssertionError(f"no line matching {pattern!r} in:\n{self.output()}")
+        raise AssertionError(f"fewer than {count} lines matching {pattern!r} in:\n{self.output()}")
 
     def __enter__(self) -> ServerProcess:
         return self if self.proc is not None else self.start()

@@ -213,7 +213,8 @@ def test_the_access_line_names_the_client_and_the_session_the_trace_saw(tmp_path
         with httpx.Client(timeout=10) as http:
             client, tokens, _ = log_in(http, proc.url)
             mcp_session(http, proc.url, tokens["access_token"])
-        proc.wait_for_line(r'"method": "POST", "path": "/mcp".*"session_id"')
+        # each access line is written once its answer has gone, so the last may follow the client's read
+        proc.wait_for_line(r'"method": "POST", "path": "/mcp".*"session_id"', count=4)
         access = [json.loads(line) for line in proc.output().splitlines() if '"message": "access"' in line]
     finally:
         proc.stop()
