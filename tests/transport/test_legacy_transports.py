@@ -71,3 +71,31 @@ def test_websocket_refuses_hostile_requests_before_upgrade(srv: ServerProcess, h
                "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-protocol": "mcp", **headers}
     response = httpx.get(srv.url + "/ws", headers=upgrade)
     assert response.status_code == status
+
+
+@pytest.mark.parametrize(("method", "path", "status", "allow"), [
+    ("OPTIONS", "/sse", 200, "GET, OPTIONS"), ("DELETE", "/sse", 405, "GET"), ("POST", "/sse/", 405, "GET"),
+    ("OPTIONS", "/messages", 200, "OPTIONS, POST"), ("GET", "/messages", 405, "OPTIONS, POST"),
+    ("PUT", "/messages/", 405, "OPTIONS, POST"),
+])
+def test_sse_and_messages_name_the_methods_they_serve(srv: ServerProcess, method: str, path: str, status: int,
+                                                      allow: str) -> None:
+    answer = httpx.request(method, srv.url + path, content=b"{}", timeout=10)
+    assert (answer.status_code, answer.headers["allow"]) == (status, allow), answer.text
+    if status == 405:
+        assert answer.json()["error"]["message"].startswith("Method Not Allowed"), answer.text
+
+
+def test_a_message_over_the_body_limit_is_413_and_the_session_lives_on(srv: ServerProcess) -> None:
+    with httpx.stream("GET", srv.url + "/sse", timeout=10) as stream:
+        lines = stream.iter_lines()
+        next(lines)
+        endpoint = next(lines)[6:]
+        too_big = iter([b'{"jsonrpc":"2.0","method":"x","params":{"pad":"', b"x" * (4 * 1024 * 1024), b'"}}'])
+        answer = httpx.post(srv.url + endpoint, content=too_big,  # chunked: no length to refuse it by
+                            headers={"content-type": "application/json"})
+        assert answer.status_code == 413 and "larger than" in answer.json()["error"]["message"], answer.text
+        ping = httpx.post(srv.url + endpoint, json={"jsonrpc": "2.0", "id": 7, "method": "ping"})
+        assert ping.status_code == 202
+        assert json.loads(next(line for line in lines if line.startswith("data: "))[6:]) == \
+            {"jsonrpc": "2.0", "id": 7, "result": {}}

@@ -33,9 +33,7 @@ from vpsmcp.transport import http_errors, saved_sessions
 from vpsmcp.transport.asgi import McpApp
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import Guard
-from vpsmcp.transport.legacy_sse import legacy_sse_routes
 from vpsmcp.transport.sessions import SessionStore
-from vpsmcp.transport.websocket import websocket_routes
 
 SWEEP_INTERVAL = 30.0
 BODY_TIMEOUT = 60.0  # seconds a request body may take to arrive (408 after)
@@ -81,9 +79,7 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     app.register_blueprint(_health(runtime))
     if oauth is not None:
         app.register_blueprint(oauth_routes(oauth, client_address_of(config)))
-    app.register_blueprint(legacy_sse_routes(endpoint))
-    app.register_blueprint(websocket_routes(endpoint))
-    # /mcp as a lean ASGI app in front of Quart (transport/asgi.py); the trace middleware wraps both
+    # the MCP transports as a lean ASGI app in front of Quart (transport/asgi.py); the trace middleware wraps both
     app.asgi_app = McpApp(app.asgi_app, endpoint, config.mcp.max_body_bytes, BODY_TIMEOUT)  # type: ignore[method-assign]
     observability.observe(app, runtime, tracer, endpoint, oauth, gateway)
     app.asgi_app = HostCheck(app.asgi_app)  # type: ignore[method-assign]  # outermost: before Quart builds a URL

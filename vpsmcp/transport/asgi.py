@@ -1,19 +1,21 @@
-"""The MCP endpoint as a lean ASGI application, in front of the Quart app in the same process.
+"""The MCP transports as a lean ASGI application, in front of the Quart app in the same process.
 
-``/mcp`` and ``/mcp/`` are served straight from ASGI events: the request's
-headers into a ``HeaderMap``, its body read here (bounded by
-``mcp.max_body_bytes``, within the body timeout), the ``Answer`` the
-transport builds sent as ``http.response.*`` events — no Quart request or
-response objects on the hot path. Everything else (OAuth, metadata, the
-status page, ``/sse``, ``/messages``, ``/ws``, lifespan) goes on to Quart.
+``/mcp`` (and ``/mcp/``), ``/sse``, ``/messages`` and ``/ws`` are served
+straight from ASGI events: the request's headers into a ``HeaderMap``, its
+body read here (bounded by ``mcp.max_body_bytes``, within the body timeout),
+the ``Answer`` the transport builds sent as ``http.response.*`` events — no
+Quart request or response objects. Everything else (OAuth, metadata, the
+status page, lifespan) goes on to Quart.
 
-What Quart did for ``/mcp`` is done here, as strictly: a method it does not
-serve is 405 with ``Allow`` (OPTIONS is answered with ``Allow``), a body over
-the limit 413, one that does not arrive in time 408, every ``TransportError``
-rendered by ``http_errors.answer_of``, an unexpected exception logged and
-answered 500 with a JSON-RPC body. The request is handled in the task the
-server gave it, with one receiver task that cancels it when the client goes
-away (so a closed event stream ends its relay and cancels what it waits for).
+What Quart did for these paths is done here, as strictly: a method a path
+does not serve is 405 with ``Allow`` (OPTIONS is answered with ``Allow``), a
+body over the limit 413, one that does not arrive in time 408, every
+``TransportError`` rendered by ``http_errors.answer_of``, an unexpected
+exception logged and answered 500 with a JSON-RPC body. The request is
+handled in the task the server gave it, with one receiver task that cancels
+it when the client goes away (so a closed event stream ends its relay and
+cancels what it waits for). A WebSocket connection to ``/ws`` is handed
+whole to ``websocket.serve``.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from vpsmcp import paths
 from vpsmcp.errors import TransportError
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST
-from vpsmcp.transport import streamable
+from vpsmcp.transport import legacy_sse, streamable, websocket
 from vpsmcp.transport.answer import Answer
 from vpsmcp.transport.endpoint import Endpoint, HeaderMap
 from vpsmcp.transport.http_errors import answer_of
@@ -35,9 +38,11 @@ from vpsmcp.transport.http_errors import answer_of
 log = logging.getLogger("vpsmcp.transport")
 
 App = Callable[[Any, Any, Any], Awaitable[None]]  # ASGI: (scope, receive, send)
-SERVED = frozenset({"POST", "GET", "DELETE"})
-ALLOW = {"Allow": "DELETE, GET, OPTIONS, POST"}
-PATHS = frozenset({paths.MCP, paths.MCP + "/"})
+MCP = frozenset({paths.MCP, paths.MCP + "/"})
+SSE = frozenset({paths.SSE, paths.SSE + "/"})
+MESSAGES = frozenset({paths.MESSAGES, paths.MESSAGES + "/"})
+HTTP_PATHS = MCP | SSE | MESSAGES
+ALLOW = {"Allow": "DELETE, GET, OPTIONS, POST"}  # of /mcp
 INTERNAL = b'{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"Internal error"}}' % INTERNAL_ERROR
 
 
@@ -46,7 +51,7 @@ class ClientGone(Exception):
 
 
 class McpApp:
-    """``/mcp`` from raw ASGI events; any other request to ``app``."""
+    """The MCP transports from raw ASGI events; any other request to ``app``."""
 
     def __init__(self, app: App, endpoint: Endpoint, max_body: int, body_timeout: float) -> None:
         self.app = app
@@ -55,8 +60,11 @@ class McpApp:
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] not in PATHS:
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] not in HTTP_PATHS:
+            if scope["type"] == "websocket" and scope["path"] == paths.WS:
+                await websocket.serve(self.endpoint, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         handler = asyncio.current_task()
         assert handler is not None
@@ -73,24 +81,50 @@ class McpApp:
             body.stop_watching()
 
     async def _answer(self, scope: Any, body: Body) -> Answer:
-        method = scope["method"]
-        if method not in SERVED:
-            await body.drain()
-            if method == "OPTIONS":
-                return Answer(200, b"", dict(ALLOW))
-            return answer_of(TransportError(405, INVALID_REQUEST, "Method Not Allowed", headers=dict(ALLOW)))
-        headers = HeaderMap.of(scope["headers"])
-        if method != "POST":
-            body.watch()  # no body to read: listen for the client leaving from the start
+        method, path = scope["method"], scope["path"]
         try:
-            return await streamable.serve(self.endpoint, method, headers, body)
+            if path in MCP:
+                return await self._mcp(method, scope, body)
+            if path in SSE:
+                return await self._sse(method, scope, body)
+            return await self._messages(method, scope, body)
         except TransportError as exc:
             return answer_of(exc)
         except ClientGone:
             raise
         except Exception:
-            log.exception("%s %s failed", method, scope["path"])
+            log.exception("%s %s failed", method, path)
             return Answer.json(INTERNAL, 500)
+
+    async def _mcp(self, method: str, scope: Any, body: Body) -> Answer:
+        if method not in {"POST", "GET", "DELETE"}:
+            return await _not_served(method, body, ALLOW)
+        if method != "POST":
+            body.watch()  # no body to read: listen for the client leaving from the start
+        return await streamable.serve(self.endpoint, method, HeaderMap.of(scope["headers"]), body)
+
+    async def _sse(self, method: str, scope: Any, body: Body) -> Answer:
+        if method == "OPTIONS":
+            return await _not_served(method, body, {"Allow": "GET, OPTIONS"})
+        headers = HeaderMap.of(scope["headers"])
+        if method == "GET":
+            body.watch()  # the stream is the session: it ends when the client goes
+            return legacy_sse.open_stream(self.endpoint, headers)
+        return await legacy_sse.not_the_stream(self.endpoint, headers, body)
+
+    async def _messages(self, method: str, scope: Any, body: Body) -> Answer:
+        if method != "POST":
+            return await _not_served(method, body, {"Allow": "OPTIONS, POST"})
+        session_id = parse_qs(scope["query_string"].decode("latin-1")).get("session_id", [None])[0]
+        return await legacy_sse.post_message(self.endpoint, HeaderMap.of(scope["headers"]), session_id, body)
+
+
+async def _not_served(method: str, body: Body, allow: dict[str, str]) -> Answer:
+    """OPTIONS: which methods the path serves; any other method it does not serve: 405."""
+    await body.drain()
+    if method == "OPTIONS":
+        return Answer(200, b"", dict(allow))
+    raise TransportError(405, INVALID_REQUEST, "Method Not Allowed", headers=dict(allow))
 
 
 class Body:
@@ -148,10 +182,9 @@ class Body:
 
 
 async def _send(send: Any, answer: Answer) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()]
+    headers = answer.asgi_headers()
     body = answer.body
     if isinstance(body, bytes):
-        headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
         return

@@ -1,10 +1,10 @@
 """The one place HTTP errors of the MCP endpoints are rendered.
 
 Handlers raise ``TransportError``; ``answer_of`` turns it into its status,
-headers and a JSON-RPC error body. The lean ASGI endpoint sends that answer
-itself; on the routes still served by Quart (``/sse``, ``/messages``, ``/ws``)
-the error handlers send it, and Werkzeug's own HTTP errors there (405, 413)
-get the same JSON-RPC shape, so clients never have to parse an HTML page.
+headers and a JSON-RPC error body, which the lean ASGI endpoint sends. Quart
+sees only the paths below the transports' (``/mcp/x``, ``/ws/``): its error
+handlers give Werkzeug's HTTP errors there (404, 405) the same JSON-RPC shape,
+so clients never have to parse an HTML page.
 """
 
 from __future__ import annotations
