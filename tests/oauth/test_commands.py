@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vpsmcp.cli import main
-from vpsmcp.oauth.owner import OwnerPassword
+from vpsmcp.oauth.owner import ITERATIONS, OwnerPassword
 from vpsmcp.oauth.records import Family
 from vpsmcp.oauth.store import FileStore
 from vpsmcp.state import StateDir
@@ -29,6 +31,20 @@ def test_passwd_from_stdin_sets_the_owner_password(tmp_path: Path, monkeypatch: 
     password = OwnerPassword(tmp_path / "s")
     assert password.check("a long enough secret") and not password.check("a long enough secreT")
     assert (tmp_path / "s" / "owner_password").stat().st_mode & 0o777 == 0o600
+    assert json.loads((tmp_path / "s" / "owner_password").read_text())["iterations"] == ITERATIONS  # a person chose it
+
+
+def test_a_generated_password_is_128_random_bits_hashed_once(tmp_path: Path) -> None:
+    """The first start's password needs no slow hash (owner.py says why); one typed by a person gets it."""
+    (tmp_path / "s").mkdir()
+    password = OwnerPassword(tmp_path / "s")
+    shown = password.generate()
+    assert len(base64.urlsafe_b64decode(shown + "==")) == 16 and shown != password.generate()
+    shown = password.generate()
+    record = json.loads(password.path.read_text())
+    assert record["iterations"] == 1 and shown not in password.path.read_text()
+    assert password.check(shown) and not password.check(shown[:-1])
+    assert password.path.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_short_password_is_refused_and_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

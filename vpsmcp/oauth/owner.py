@@ -3,7 +3,11 @@
 The password is stored as PBKDF2-HMAC-SHA256 with a random salt and a high
 iteration count (standard library only: the pyz is pure Python), compared in
 constant time, and checked in a worker thread so a login never stalls the
-event loop. Failed logins are counted per client address: after a few, each
+event loop. The iterations slow the guessing of a password a person chose;
+the one the first start generates is 128 random bits, out of reach of any
+guessing without them (like the tokens, stored as one SHA-256 digest), so it
+is stored with one iteration and the first start does not wait 0.2 s for the
+hash. A password set with ``vpsmcp passwd`` gets the full count. Failed logins are counted per client address: after a few, each
 further attempt must wait twice as long as the last (up to 15 minutes).
 """
 
@@ -15,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,8 @@ from vpsmcp.errors import PageError, StateError
 
 PASSWORD_FILE = "owner_password"
 ITERATIONS = 600_000
+GENERATED_ITERATIONS = 1  # for a generated password of GENERATED_BYTES random bytes
+GENERATED_BYTES = 16
 MIN_LENGTH = 12
 FREE_ATTEMPTS = 5
 MAX_DELAY = 900.0
@@ -58,6 +65,12 @@ class OwnerPassword:
         if len(password) < MIN_LENGTH:
             raise StateError(f"the owner password must have at least {MIN_LENGTH} characters")
         write_atomic(self.path, hash_password(password).encode() + b"\n")
+
+    def generate(self) -> str:
+        """A new random password, stored; returned to be shown once."""
+        generated = secrets.token_urlsafe(GENERATED_BYTES)
+        write_atomic(self.path, hash_password(generated, GENERATED_ITERATIONS).encode() + b"\n")
+        return generated
 
     def check(self, password: str) -> bool:
         try:

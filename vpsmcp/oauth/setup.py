@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import secrets
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -55,8 +54,7 @@ def ensure_owner_password(runtime: Runtime) -> bool:
     password = OwnerPassword(runtime.state.path)
     if password.is_set():
         return False
-    generated = secrets.token_urlsafe(12)
-    password.set(generated)
+    generated = password.generate()
     advice = "type it on the consent page when a client connects; change it with 'vpsmcp passwd'"
     next_step = connect_line(runtime.public_url)
     if runtime.config.log.format == "json":
