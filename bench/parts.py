@@ -107,7 +107,7 @@ def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     from vpsmcp.audit.log import AuditLog
     from vpsmcp.config.sections import load_config, with_overrides
     from vpsmcp.oauth.records import Family, digest, new_secret
-    from vpsmcp.oauth.store import FileStore
+    from vpsmcp.oauth.store import open_store
     from vpsmcp.server import app as app_module
     from vpsmcp.server.runtime import Runtime
     from vpsmcp.state import StateDir
@@ -127,11 +127,11 @@ def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     state = StateDir.open(tmp / "state")
     public_url = "http://127.0.0.1:9"
     token = new_secret("bench_")
-    store = FileStore.in_state_dir(state.path)  # a token as the authorization server would have issued it
+    store = open_store(config.store.backend, state.path)  # a token as the authorization server would have issued it
     now = time.time()
-    store.add_family(Family("bench", "bench", ("mcp:read",), public_url + "/mcp", now, now + 86400,
-                            access={digest(token): now + 86400}))
-    store.commit()
+    store.save_family(Family("bench", "bench", ("mcp:read",), public_url + "/mcp", now, now + 86400,
+                             access={digest(token): now + 86400}))
+    store.close()
     runtime = Runtime(config, state, state.secret_key(""), public_url, str(config_path))
     return app_module.create_app(runtime), token
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from vpsmcp.config import settings_table
+from vpsmcp.config.sections import settings_table
 
 doc = Path(__file__).with_name("CONFIGURATION.md")
 text = doc.read_text()

@@ -38,9 +38,9 @@ from tests.helpers.support import ServerProcess
 from vpsmcp.oauth.adapter import snapshot
 from vpsmcp.oauth.authorization import Lifetimes, OwnerGrant, VpsmcpAuthorizationServer
 from vpsmcp.oauth.codes import CodeBook
+from vpsmcp.oauth.file_store import FileStore
 from vpsmcp.oauth.registration import new_client, parse_metadata
 from vpsmcp.oauth.resources import Resources
-from vpsmcp.oauth.store import FileStore
 
 pytestmark = pytest.mark.slow
 

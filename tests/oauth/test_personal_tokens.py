@@ -145,7 +145,7 @@ def test_the_status_page_lists_a_token_the_cli_made_a_moment_after_it_was_last_d
     from types import SimpleNamespace
 
     from vpsmcp.oauth import personal
-    from vpsmcp.oauth.store import FileStore
+    from vpsmcp.oauth.file_store import FileStore
     from vpsmcp.status.page import clients
 
     served, cli = FileStore(tmp_path / "oauth.json"), FileStore(tmp_path / "oauth.json")

@@ -78,8 +78,12 @@ class Issuer:
             self.granted.append(grant(http, self.url, self.password))
 
 
-def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path: Path) -> None:
-    server = oauth_server(tmp_path, "", "--public-url", PUBLIC_URL).start()
+BACKENDS = {"sqlite": "", "files": '\n[store]\nbackend = "files"'}  # extra config after the [auth] lines
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path: Path, backend: str) -> None:
+    server = oauth_server(tmp_path, BACKENDS[backend], "--public-url", PUBLIC_URL).start()
     issuer = Issuer(server.url, password_from(server.output()))
     issuer.start()
     deadline = time.monotonic() + 60
@@ -89,7 +93,7 @@ def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path:
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
     issuer.join()
 
-    with oauth_server(tmp_path, "", "--public-url", PUBLIC_URL) as again:
+    with oauth_server(tmp_path, BACKENDS[backend], "--public-url", PUBLIC_URL) as again:
         with httpx.Client(timeout=10) as http:
             for _, token in issuer.rotated + issuer.granted:
                 assert tool_text(call_tool(again.url, token["access_token"], http=http)) == "hi"
@@ -100,10 +104,10 @@ def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path:
     assert "Traceback" not in again.output(), again.output()
 
 
-def serve_once(tmp: Path) -> subprocess.CompletedProcess[str]:
+def serve_once(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A ``serve`` expected to refuse to start."""
     return subprocess.run(
-        [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state")],
+        [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state"), *args],
         capture_output=True, text=True, timeout=30, env=clean_env(tmp), cwd=tmp,
     )
 
@@ -124,11 +128,26 @@ def test_unreadable_store_stops_serve_naming_the_file_and_keeps_it(tmp_path: Pat
     state.mkdir(mode=0o700)
     store = state / "oauth.json"
     store.write_bytes(content)
-    done = serve_once(tmp_path)
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text('[store]\nbackend = "files"\n')
+    done = serve_once(tmp_path, "--config", str(config))
     assert done.returncode != 0
     assert f"{store}: not a vpsmcp OAuth store" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "listening on" not in done.stderr, done.stderr
     assert store.read_bytes() == content
+
+
+@pytest.mark.parametrize("content", [b"\x00" * 4096, b"SQLite format 3\x00" + b"\xff" * 200, b"not a database"])
+def test_an_unreadable_database_stops_serve_naming_it_and_keeps_it(tmp_path: Path, content: bytes) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    database = state / "oauth.sqlite3"
+    database.write_bytes(content)
+    done = serve_once(tmp_path)
+    assert done.returncode != 0
+    assert f"{database}: not a usable vpsmcp OAuth store" in done.stderr and "move it away" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "listening on" not in done.stderr, done.stderr
+    assert database.read_bytes() == content
 
 
 def test_state_files_are_private(tmp_path: Path) -> None:
@@ -143,11 +162,11 @@ def test_state_files_are_private(tmp_path: Path) -> None:
         )
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir() if p.is_file()}
-    assert {"oauth.json", "owner_password", "secret_key"} <= set(files), files
-    assert all(mode == 0o600 for mode in files.values()), files
-    store = (state / "oauth.json").read_text()
-    assert client.client_secret and client.client_secret not in store, "secrets are stored as digests only"
-    assert os.stat(state / "oauth.json").st_uid == os.getuid()
+    assert {"oauth.sqlite3", "owner_password", "secret_key"} <= set(files), files
+    assert all(mode == 0o600 for mode in files.values()), files  # the database's -wal and -shm too
+    store = b"".join(p.read_bytes() for p in state.glob("oauth.sqlite3*"))
+    assert client.client_secret and client.client_secret.encode() not in store, "secrets are stored as digests only"
+    assert os.stat(state / "oauth.sqlite3").st_uid == os.getuid()
 
 
 def test_a_read_only_state_directory_is_one_line_naming_it_and_the_fix(tmp_path: Path) -> None:
@@ -179,9 +198,11 @@ def test_temporary_files_a_killed_writer_left_are_removed_at_start(tmp_path: Pat
     assert [p.exists() for p in leftovers] == [False, False] and alive.exists()
 
 
-def test_a_full_disk_is_503_with_retry_after_and_changes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_a_full_disk_is_503_with_retry_after_and_changes_nothing(tmp_path: Path, backend: str) -> None:
     # No grace to speak of: a token rotated in memory by the failed try would make the retry a reuse.
-    with small_disk(tmp_path) as disk, oauth_server(disk, "refresh_grace = 0.01", "--public-url", PUBLIC_URL) as server:
+    with small_disk(tmp_path) as disk, oauth_server(disk, "refresh_grace = 0.01" + BACKENDS[backend],
+                                                    "--public-url", PUBLIC_URL) as server:
         with httpx.Client(timeout=10) as http:
             client, token = grant(http, server.url, password_from(server.output()))
             filler = fill(disk)

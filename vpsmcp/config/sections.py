@@ -441,6 +441,17 @@ class ToolsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """``[store]``: where the OAuth clients, grants and tokens are kept."""
+
+    backend: Literal["sqlite", "files"] = setting(
+        "sqlite",
+        "sqlite: STATE_DIR/oauth.sqlite3, safe for several processes (an oauth.json found beside it moves in once); "
+        "files: STATE_DIR/oauth.json, rewritten whole on every change. Move between them with `vpsmcp store migrate`.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class AuditConfig:
     """``[audit]``: the hash-chained log of every tool call (STATE_DIR/audit.jsonl)."""
 
@@ -498,6 +509,7 @@ class Config:
     mcp: McpConfig = field(default_factory=McpConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     trace: TraceConfig = field(default_factory=TraceConfig)

@@ -144,12 +144,12 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 refresh_expires_at=now + self.lifetimes.refresh,
             )
             self._add_tokens(family, token, now, rotate=False)
-            self.store.add_family(family)
+            self.store.save_family(family)
             self.codes.issued(request.authorization_code.digest, family.id)
         else:
             credential: RefreshCredential = request.refresh_token
             self._add_tokens(credential.family, token, now, rotate=credential.live)
-            self.store.commit()
+            self.store.save_family(credential.family)
 
     def _add_tokens(self, family: Family, token: dict[str, Any], now: float, rotate: bool) -> None:
         family.access = {d: exp for d, exp in family.access.items() if exp > now}
@@ -177,7 +177,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     def revoke_replayed(self, code: str) -> None:
         """A spent code came back: revoke what it was exchanged for (RFC 6749 §4.1.2)."""
         family = self.store.family(self.codes.replayed(code) or "")
-        if family is not None and self.store.revoke(lambda f: f is family):
+        if family is not None and self.store.revoke_family(family):
             log.warning("authorization code replayed: revoked grant %s of client %s", family.id, family.client_id)
 
     # -- refresh rotation --------------------------------------------------------
@@ -194,7 +194,7 @@ class VpsmcpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         if not grace_used and now - retired_at <= self.lifetimes.refresh_grace:
             family.retired[token_digest] = (retired_at, True)
             return RefreshCredential(family, token_digest, live=False)
-        self.store.revoke(lambda f: f is family)
+        self.store.revoke_family(family)
         log.warning("refresh token reused outside the grace window: revoked grant %s of client %s",
                     family.id, family.client_id)
         return None
@@ -281,4 +281,4 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         return _Revocable(family) if family else None
 
     def revoke_token(self, token: _Revocable, request: SnapshotRequest) -> None:
-        self.server.store.revoke(lambda f: f is token.family)
+        self.server.store.revoke_family(token.family)

@@ -1,7 +1,7 @@
-"""``vpsmcp passwd``, ``vpsmcp clients …`` and ``vpsmcp tokens …``.
+"""``vpsmcp passwd``, ``vpsmcp clients …``, ``vpsmcp tokens …`` and ``vpsmcp store migrate``.
 
 They work on the state directory directly, with or without a running
-server; the server picks their changes up within a second (``FileStore``).
+server; the server sees their changes from its next request (``sqlite``) or within a second (``files``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from vpsmcp import paths
-from vpsmcp.cli_common import add_state_flags, open_state
+from vpsmcp.cli_common import add_state_flags, configured, open_state
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.oauth import personal
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.records import Family
 from vpsmcp.oauth.resources import Resources
-from vpsmcp.oauth.store import FileStore
+from vpsmcp.oauth.store import OAuthStore, move, open_store
 
 
 class UsageError(VpsmcpError):
@@ -73,6 +73,14 @@ def add_commands(sub: Any) -> None:
     who.add_argument("--name", metavar="NAME", help="the personal access token of this name")
     q.set_defaults(command=_tokens_revoke)
 
+    p = sub.add_parser("store", help="move the OAuth store between backends",
+                       description="The OAuth store's backend ([store] backend): sqlite or files.")
+    ssub = p.add_subparsers(title="actions", metavar="ACTION", required=True)
+    q = ssub.add_parser("migrate", help="move every client, grant and token into the other backend (server stopped)")
+    add_state_flags(q)
+    q.add_argument("--to", required=True, choices=["sqlite", "files"], help="the backend to move to")
+    q.set_defaults(command=_store_migrate)
+
 
 def _passwd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _, state = open_state(args, env)
@@ -87,8 +95,9 @@ def _passwd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace, env: Mapping[str, str]) -> FileStore:
-    return FileStore.in_state_dir(open_state(args, env)[1].path)
+def _store(args: argparse.Namespace, env: Mapping[str, str]) -> OAuthStore:
+    config, state = open_state(args, env)
+    return open_store(config.store.backend, state.path)
 
 
 def _clients_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -151,7 +160,7 @@ def _tokens_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     scopes = [s for text in args.scope for s in text.split()]
     try:
         lifetime = personal.parse_lifetime(args.expires)
-        family, token = personal.create(FileStore.in_state_dir(state.path), Resources.of(public_url).resource(paths.MCP),
+        family, token = personal.create(open_store(config.store.backend, state.path), Resources.of(public_url).resource(paths.MCP),
                                         args.name, scopes, lifetime)
     except personal.PersonalTokenError as exc:
         raise UsageError(str(exc)) from None
@@ -171,6 +180,16 @@ def _tokens_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not count:
         raise UsageError("nothing to revoke: no active grant matches (see: vpsmcp tokens list)")
     print(f"revoked {count} grant(s)")
+    return 0
+
+
+def _store_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config, path = configured(args.config, env)
+    _, state = open_state(args, env)
+    print(move(state.path, args.to))
+    if config.store.backend != args.to:
+        print(f"next: set [store] backend = \"{args.to}\" in {path or 'the config file (vpsmcp init writes one)'}, "
+              "then start vpsmcp again")
     return 0
 
 

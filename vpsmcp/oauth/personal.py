@@ -77,7 +77,7 @@ def create(store: OAuthStore, resource: str, name: str, scopes: list[str], lifet
         id=secrets.token_hex(8), client_id=client_id_of(name), scopes=tuple(dict.fromkeys(scopes)), resource=resource,
         created_at=now, refresh_expires_at=expires, access={digest(token): expires},
     )
-    store.add_family(family)
+    store.save_family(family)
     return family, token
 
 

@@ -26,7 +26,7 @@ from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
-from vpsmcp.oauth.store import FileStore
+from vpsmcp.oauth.store import OAuthStore
 
 log = logging.getLogger("vpsmcp.oauth")
 
@@ -38,7 +38,7 @@ REGISTRATION_WINDOW = 600.0  # seconds the registration limits count over
 class AuthorizationService:
     """Everything behind ``/authorize``, ``/token``, ``/register`` and ``/revoke``."""
 
-    store: FileStore
+    store: OAuthStore
     resources: Resources
     lifetimes: Lifetimes
     password: OwnerPassword
@@ -72,7 +72,7 @@ class AuthorizationService:
         try:
             await self.cimd.resolve(str(client_id))
         except FetchFailed as failed:
-            if any(f.client_id == client_id and not f.expired(time.time()) for f in self.store.families()):
+            if self.store.has_live_grant(str(client_id), time.time()):
                 self.cimd.remember(Client(str(client_id), (), "none", None, "", "cimd"), MIN_TTL)
                 return
             self.events.client(client_id, "client metadata document not fetched", failed.cause)
@@ -119,12 +119,15 @@ class AuthorizationService:
         return Answer(answer.status, answer.body, headers)
 
     async def token(self, request: SnapshotRequest) -> Answer:
+        """One transaction from reading the code or refresh token to storing what replaces it."""
         await self.ensure_client(request.payload.client_id)
-        return self.server.create_token_response(request)  # type: ignore[no-any-return]
+        with self.store.transaction():
+            return self.server.create_token_response(request)  # type: ignore[no-any-return]
 
     async def revoke(self, request: SnapshotRequest) -> Answer:
         await self.ensure_client(request.payload.client_id)
-        return self.server.create_endpoint_response("revocation", request)  # type: ignore[no-any-return]
+        with self.store.transaction():
+            return self.server.create_endpoint_response("revocation", request)  # type: ignore[no-any-return]
 
     def admit_registration(self, address: str) -> None:
         """``RegistrationLimited`` when ``address``, or everyone together, registered too often of late."""
@@ -137,7 +140,7 @@ class AuthorizationService:
         """RFC 7591 §3: validate, reuse or create, and cap unused registrations: look-alike ones
         (the same redirect URIs, whatever the name) and all of them together."""
         metadata = registration.parse_metadata(body)
-        unused = self._unused_clients()
+        unused = self.store.unused_clients()
         alike = [c for c in unused if c.fingerprint == registration.fingerprint(metadata)]
         found = registration.reusable(metadata, alike, time.time())
         if found is not None:
@@ -155,23 +158,15 @@ class AuthorizationService:
         self.events.client(client.client_id, "registered", f"client {client.client_id}")
         return registration.response(client, metadata, secret)
 
-    def _unused_clients(self) -> list[Client]:
-        used = {f.client_id for f in self.store.families()}
-        return [c for c in self.store.clients() if c.client_id not in used]
-
     def sweep(self) -> None:
         """Drop unused registrations past their time and grants long ended; write last-use times."""
         now = time.time()
         self.server.codes.sweep()
         stale_clients = [
-            c.client_id for c in self._unused_clients()
+            c.client_id for c in self.store.unused_clients()
             if c.source == "dcr" and now - c.created_at > self.registration_ttl
         ]
-        ended = [
-            f.id for f in self.store.families()
-            if f.expired(now) and now - (f.revoked_at or f.refresh_expires_at) > RETAIN_ENDED
-        ]
+        ended = [f.id for f in self.store.ended_before(now - RETAIN_ENDED) if f.expired(now)]
         if stale_clients or ended:
             self.store.drop(stale_clients, ended)
-        else:
-            self.store.flush()
+        self.store.flush()

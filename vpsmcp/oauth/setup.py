@@ -18,7 +18,7 @@ from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.service import REGISTRATION_WINDOW, AuthorizationService
-from vpsmcp.oauth.store import FileStore
+from vpsmcp.oauth.store import open_store
 from vpsmcp.server.next_step import connect_line
 from vpsmcp.server.runtime import Runtime
 
@@ -28,7 +28,7 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
     auth = runtime.config.auth
     cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
     return AuthorizationService(
-        store=FileStore.in_state_dir(runtime.state.path),
+        store=open_store(runtime.config.store.backend, runtime.state.path, move_files=True),
         resources=Resources.of(runtime.public_url),
         lifetimes=Lifetimes(auth.access_token_lifetime, auth.refresh_token_lifetime, auth.refresh_grace),
         password=OwnerPassword(runtime.state.path),

@@ -1,12 +1,13 @@
-"""Where clients and token families live: one interface, one file-backed implementation.
+"""Where clients and token families live: one interface, a backend chosen by ``[store] backend``.
 
-Strategy: everything is held in memory (a bearer check is a dictionary
-lookup) and every change that a client could depend on — a registration, a
-token issued, a rotation, a revocation — is written to one JSON file with
-``write_atomic`` *before* the response leaves. A kill -9 at any moment leaves
-the previous or the new file, and no token a client has received can be
-missing from it. Last-use times are only bookkeeping: they are flushed with
-the next write or by ``flush``, so a crash may lose a few of them.
+``sqlite`` (the default, ``sqlite_store.py``) keeps them in one SQLite
+database in the state directory, safe for several processes on the machine;
+``files`` (``file_store.py``) is the JSON file of earlier versions. Both keep
+every change a client could depend on durable before the response leaves.
+``open_store`` picks the backend, falls back to ``files`` where Python has no
+``sqlite3`` (a ``python3-minimal`` system), and moves an existing file store
+into a new SQLite database once (``migrate``); ``vpsmcp store migrate`` moves
+everything either way by hand.
 
 Authorization codes are not stored here: they live for a minute, in memory
 (``codes.CodeBook``); a restart in that minute makes the client start over.
@@ -16,229 +17,140 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import importlib.util
 import os
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
-from vpsmcp.atomic import write_atomic
 from vpsmcp.errors import StateError
+from vpsmcp.logs import log
+from vpsmcp.oauth.file_store import STORE_FILE, FileStore
 from vpsmcp.oauth.records import Client, Family
 
-STORE_FILE = "oauth.json"
-FORMAT = 1
+Backend = Literal["sqlite", "files"]
+SQLITE_FILE = "oauth.sqlite3"
+MIGRATED = ".migrated"  # the suffix a store's files get once everything in them has moved
+OWNER_LOCK = "store.owner.lock"  # held (shared) by every running server; migrate needs it alone
 
 
 class OAuthStore(Protocol):
-    """The authorization server's memory; a shared backend can implement this too."""
+    """The authorization server's memory, the same whichever backend holds it.
+
+    A change is durable when the method returns (``touch`` only marks; ``flush``
+    writes). ``transaction`` makes what runs inside it one change, seen by other
+    processes all at once or not at all, and serialises it against theirs: a token
+    request runs inside one, so a refresh token cannot be rotated twice.
+    """
 
     def client(self, client_id: str) -> Client | None: ...
     def clients(self) -> list[Client]: ...
     def add_client(self, client: Client) -> None: ...
     def remove_client(self, client_id: str) -> bool: ...
+    def unused_clients(self) -> list[Client]: ...
     def family(self, family_id: str) -> Family | None: ...
     def families(self) -> list[Family]: ...
-    def add_family(self, family: Family) -> None: ...
+    def save_family(self, family: Family) -> None: ...
+    def has_live_grant(self, client_id: str, now: float) -> bool: ...
+    def ended_before(self, before: float) -> list[Family]: ...
     def by_access(self, token_digest: str) -> Family | None: ...
     def by_refresh(self, token_digest: str) -> Family | None: ...
-    def commit(self) -> None: ...
+    def revoke_family(self, family: Family) -> bool: ...
     def revoke(self, where: Callable[[Family], bool]) -> int: ...
+    def drop(self, client_ids: Iterable[str], family_ids: Iterable[str]) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
     def refresh(self, now: float, force: bool = False) -> None: ...
     def touch(self, family: Family, now: float) -> None: ...
     def flush(self) -> None: ...
+    def close(self) -> None: ...
 
 
-class FileStore:
-    """``OAuthStore`` on one 0600 JSON file in the state directory."""
+def sqlite_available() -> bool:
+    return importlib.util.find_spec("sqlite3") is not None
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._clients: dict[str, Client] = {}
-        self._families: dict[str, Family] = {}
-        self._access: dict[str, Family] = {}
-        self._refresh: dict[str, Family] = {}
-        self._dirty = False
-        self._dropped: set[str] = set()
-        self._stamp: tuple[int, int] | None = None
-        self._written_at = 0.0
-        self._checked_at = 0.0
-        self._load()
 
-    @classmethod
-    def in_state_dir(cls, state_dir: Path) -> FileStore:
-        return cls(state_dir / STORE_FILE)
+def open_store(backend: Backend, state_dir: Path, move_files: bool = False) -> OAuthStore:
+    """The store ``backend`` names in ``state_dir``. A file store where no SQLite one exists yet moves
+    in once when ``move_files`` (``serve``); until then the CLI works on the file store, which is
+    what a server of the version before would still be using."""
+    if backend == "sqlite" and not sqlite_available():
+        log.warning("this python3 has no sqlite3 module (python3-minimal?): the OAuth store stays in %s "
+                    "([store] backend = \"files\"); apt-get install python3 for the default", state_dir / STORE_FILE)
+        backend = "files"
+    if backend == "files":
+        return FileStore(state_dir / STORE_FILE)
+    from vpsmcp.oauth.sqlite_store import SqliteStore
 
-    def client(self, client_id: str) -> Client | None:
-        return self._clients.get(client_id)
+    database, files = state_dir / SQLITE_FILE, state_dir / STORE_FILE
+    if files.exists() and not database.exists():
+        if not move_files:
+            return FileStore(files)
+        moved = migrate(FileStore(files), SqliteStore(database, create=True))
+        files.rename(files.with_name(files.name + MIGRATED))
+        log.info("the OAuth store moved from %s into %s (%s); the old file is kept as %s%s",
+                 files.name, database.name, moved, files.name, MIGRATED)
+    return SqliteStore(database, create=True)
 
-    def clients(self) -> list[Client]:
-        return sorted(self._clients.values(), key=lambda c: c.created_at)
 
-    def add_client(self, client: Client) -> None:
-        self._clients[client.client_id] = client
-        self.commit()
+def migrate(source: OAuthStore, target: OAuthStore) -> str:
+    """Copy every client and family from ``source`` into ``target`` (one transaction); what moved, in words."""
+    clients, families = source.clients(), source.families()
+    with target.transaction():
+        for client in clients:
+            target.add_client(client)
+        for family in families:
+            target.save_family(family)
+    source.close()
+    target.close()
+    return f"{len(clients)} client(s), {len(families)} grant(s)"
 
-    def remove_client(self, client_id: str) -> bool:
-        """Forget a client and revoke everything issued to it."""
-        if client_id not in self._clients:
-            return False
-        self._forget_client(client_id)
-        self._dropped.add(client_id)
-        self.commit()
-        return True
 
-    def family(self, family_id: str) -> Family | None:
-        return self._families.get(family_id)
+def move(state_dir: Path, to: Backend) -> str:
+    """``vpsmcp store migrate``: everything from the store in use into a new one of backend ``to``;
+    the old one's files keep their content under ``.migrated``. No server may be running."""
+    database, files = state_dir / SQLITE_FILE, state_dir / STORE_FILE
+    target = database if to == "sqlite" else files
+    source = files if to == "sqlite" else database
+    if target.exists():
+        raise StateError(f"{target} exists already: the store is in {to} (move the file away to start over)")
+    if not source.exists():
+        raise StateError(f"nothing to move: {state_dir} holds no OAuth store ({SQLITE_FILE} or {STORE_FILE})")
+    if to == "sqlite" and not sqlite_available():
+        raise StateError("this python3 has no sqlite3 module: apt-get install python3, then try again")
+    from vpsmcp.oauth.sqlite_store import SqliteStore
 
-    def families(self) -> list[Family]:
-        return sorted(self._families.values(), key=lambda f: f.created_at)
+    with stopped(state_dir):
+        if to == "sqlite":
+            moved = migrate(FileStore(files), SqliteStore(database, create=True))
+        else:
+            moved = migrate(SqliteStore(database), FileStore(files))
+        for path in sorted(state_dir.glob(source.name + "*")):
+            if not path.name.endswith(MIGRATED):
+                path.rename(path.with_name(path.name + MIGRATED))
+    return f"moved {moved} from {source.name} into {target.name}; the old one is kept as {source.name}{MIGRATED}"
 
-    def add_family(self, family: Family) -> None:
-        self._families[family.id] = family
-        self.commit()
 
-    def by_access(self, token_digest: str) -> Family | None:
-        return self._access.get(token_digest)
+@contextlib.contextmanager
+def running(state_dir: Path) -> Iterator[None]:
+    """Held by a running server for its life (shared: several instances may share a state directory)."""
+    fd = os.open(state_dir / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
 
-    def by_refresh(self, token_digest: str) -> Family | None:
-        return self._refresh.get(token_digest)
 
-    def touch(self, family: Family, now: float) -> None:
-        family.last_used_at = now
-        self._dirty = True
-
-    def flush(self) -> None:
-        """Write pending last-use times."""
-        if self._dirty:
-            self.commit()
-
-    def drop(self, client_ids: Iterable[str], family_ids: Iterable[str]) -> None:
-        """Remove swept records for good."""
-        for client_id in client_ids:
-            self._clients.pop(client_id, None)
-            self._dropped.add(client_id)
-        for family_id in family_ids:
-            self._families.pop(family_id, None)
-            self._dropped.add(family_id)
-        self.commit()
-
-    def commit(self) -> None:
-        """Persist everything, durably, merging what another process (the CLI) wrote meanwhile."""
-        with self._locked():
-            disk = self._read()
-            if disk is not None and self._stamp_of() != self._stamp:
-                self._merge(*disk)
-            data = {
-                "format": FORMAT,
-                "clients": [c.to_json() for c in self._clients.values()],
-                "families": [f.to_json() for f in self._families.values()],
-            }
-            try:
-                write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode())
-            except OSError as exc:
-                self._roll_back()
-                raise StateError(f"{self.path}: cannot be written: {exc.strerror or exc}") from None
-            self._stamp = self._stamp_of()
-            self._written_at = time.time()
-        self._dirty = False
-        self._reindex()
-
-    def _roll_back(self) -> None:
-        """A change that could not be saved is undone in memory too: back to what the file holds
-        (a refresh token rotated only in memory would make the client's retry look like reuse)."""
-        disk = self._read()
-        self._clients, self._families = disk if disk is not None else ({}, {})
-        self._stamp = self._stamp_of()
-        self._dirty = False
-        self._reindex()
-
-    def revoke(self, where: Callable[[Family], bool]) -> int:
-        """Revoke, durably, every live grant ``where`` picks; how many (no write when none)."""
-        now = time.time()
-        count = sum(family.revoke(now) for family in self._families.values() if family.revoked_at is None and where(family))
-        if count:
-            self.commit()
-        return count
-
-    def refresh(self, now: float, force: bool = False) -> None:
-        """Pick up another process's changes (a revocation from the CLI), at most once a second
-        unless ``force`` (a token just made by the CLI, not known yet: one ``stat``)."""
-        if now - self._checked_at < 1.0 and not force:
-            return
-        self._checked_at = now
-        if self._stamp_of() != self._stamp:
-            with contextlib.suppress(StateError):  # not saved (a full disk): the file's version was read back
-                self.commit()
-
-    def _merge(self, clients: dict[str, Client], families: dict[str, Family]) -> None:
-        """Two-way merge: the other writer may add, remove and revoke; we keep our newer records."""
-        for client_id, client in clients.items():
-            if client_id not in self._clients and client_id not in self._dropped:
-                self._clients[client_id] = client
-        for client_id in [c for c, v in self._clients.items() if c not in clients and v.created_at <= self._written_at]:
-            self._forget_client(client_id)
-        for family_id, family in families.items():
-            mine = self._families.get(family_id)
-            if mine is None and family_id not in self._dropped:
-                self._families[family_id] = family
-            elif mine is not None and family.revoked_at is not None:
-                mine.revoke(family.revoked_at)  # the other writer revoked it: so do we, at its time
-        for family_id in [f for f, v in self._families.items() if f not in families and v.created_at <= self._written_at]:
-            del self._families[family_id]
-
-    def _forget_client(self, client_id: str) -> None:
-        self._clients.pop(client_id, None)
-        now = time.time()
-        for family in self._families.values():
-            if family.client_id == client_id:
-                family.revoke(now)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer at a time across processes (the server and the CLI)."""
-        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+@contextlib.contextmanager
+def stopped(state_dir: Path) -> Iterator[None]:
+    """Held while the store moves: no server may run meanwhile."""
+    fd = os.open(state_dir / OWNER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
-
-    def _stamp_of(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns)
-
-    def _reindex(self) -> None:
-        self._access = {d: f for f in self._families.values() for d in f.access}
-        self._refresh = {d: f for f in self._families.values() for d in (*f.live, *f.retired)}
-
-    def _load(self) -> None:
-        with self._locked():
-            disk = self._read()
-            self._stamp = self._stamp_of()
-        if disk is not None:
-            self._clients, self._families = disk
-            self._reindex()
-
-    def _read(self) -> tuple[dict[str, Client], dict[str, Family]] | None:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot be read: {exc.strerror or exc}") from None
-        try:
-            data: Any = json.loads(raw)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            if data.get("format") != FORMAT:
-                raise ValueError(f"unknown format {data.get('format')!r}")
-            clients = [Client.from_json(c) for c in data["clients"]]
-            families = [Family.from_json(f) for f in data["families"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"{self.path}: not a vpsmcp OAuth store ({exc}); move it away to start empty") from None
-        return {c.client_id: c for c in clients}, {f.id: f for f in families}
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateError(f"vpsmcp is running on {state_dir}: stop it first (systemctl stop vpsmcp), "
+                             "then move the store") from None
+        yield
+    finally:
+        os.close(fd)

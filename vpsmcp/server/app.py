@@ -156,7 +156,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
         saved_sessions.save(runtime.state.path, endpoint.sessions.keep())
         endpoint.sessions.close_all()
         if oauth is not None:
-            oauth.store.flush()
+            oauth.store.close()
 
 
 def _health(runtime: Runtime) -> Blueprint:

@@ -90,6 +90,7 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
 
     # Only serve loads the server (Quart, hypercorn, authlib): every other command answers at once.
+    from vpsmcp.oauth import store
     from vpsmcp.oauth.setup import ensure_owner_password
     from vpsmcp.server.serving import base_url, bind_socket, serve
 
@@ -109,7 +110,8 @@ def _serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     runtime = Runtime(config, state, secret_key, config.server.public_url or base_url(sock),
                       str(path) if path else "built-in defaults", env)
     first_start = (lambda: ensure_owner_password(runtime)) if config.auth.mode == "oauth" else None
-    asyncio.run(serve(runtime, sock, first_start))
+    with store.running(state.path):  # `vpsmcp store migrate` waits for no server to hold it
+        asyncio.run(serve(runtime, sock, first_start))
     return 0
 
 

@@ -1,0 +1,169 @@
+"""The sqlite backend: several processes on one database, moving in from the file store and back.
+
+Two ``SqliteStore`` objects on one file are two connections, as two processes
+have; the tests that need real processes run ``vpsmcp serve`` twice on one
+state directory and the CLI beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.oauth_flow import grant, password_from, refresh
+from tests.helpers.oauth_server import call_tool, oauth_server, tool_text
+from tests.helpers.support import clean_env
+from vpsmcp.errors import StateError
+from vpsmcp.oauth.file_store import FileStore
+from vpsmcp.oauth.records import Client, Family, digest
+from vpsmcp.oauth.sqlite_store import SqliteStore
+from vpsmcp.oauth.store import move, open_store
+
+PUBLIC_URL = "http://localhost:8001"
+
+
+def family(family_id: str, client_id: str = "c1", **tokens: dict[str, float]) -> Family:
+    now = time.time()
+    return Family(family_id, client_id, ("mcp:read",), "https://x/mcp", now, now + 3600, **tokens)  # type: ignore[arg-type]
+
+
+def test_a_revocation_by_another_process_counts_from_the_next_lookup(tmp_path: Path) -> None:
+    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+    served.save_family(family("f1", access={digest("t1"): time.time() + 60}))
+    seen = served.by_access(digest("t1"))
+    assert seen is not None and seen.revoked_at is None  # now cached by the server
+    assert cli.revoke(lambda f: f.id == "f1") == 1
+    again = served.by_access(digest("t1"))
+    assert again is not None and again.revoked_at is not None, "the cache must not outlive another's commit"
+
+
+def test_a_token_another_process_issued_is_found_at_once(tmp_path: Path) -> None:
+    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+    assert served.by_access(digest("t2")) is None
+    cli.save_family(family("f2", access={digest("t2"): time.time() + 60}))
+    found = served.by_access(digest("t2"))
+    assert found is not None and found.id == "f2"
+
+
+def test_a_rolled_back_transaction_leaves_memory_as_the_database_has_it(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db", create=True)
+    store.save_family(family("f3", live={digest("r1"): time.time()}))
+    with pytest.raises(RuntimeError), store.transaction():
+        held = store.by_refresh(digest("r1"))
+        assert held is not None
+        held.live, held.retired = {}, {digest("r1"): (time.time(), False)}  # rotated in memory …
+        raise RuntimeError("… then the request failed")
+    after = store.by_refresh(digest("r1"))
+    assert after is not None and digest("r1") in after.live
+
+
+def test_one_write_lock_serialises_two_processes_transactions(tmp_path: Path) -> None:
+    """What a token request relies on: inside a transaction, nobody else commits."""
+    first, second = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+    first.save_family(family("f4"))
+    order: list[str] = []
+    with first.transaction():
+        other = threading.Thread(target=lambda: (second.save_family(family("f5")), order.append("second")))
+        other.start()
+        time.sleep(0.3)
+        order.append("first")
+    other.join(10)
+    assert order == ["first", "second"]
+
+
+def test_last_use_times_never_overwrite_another_process_revocation(tmp_path: Path) -> None:
+    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+    served.save_family(family("f6", access={digest("t6"): time.time() + 60}))
+    held = served.by_access(digest("t6"))
+    assert held is not None
+    served.touch(held, time.time())
+    cli.revoke(lambda f: f.id == "f6")
+    served.flush()
+    stored = SqliteStore(tmp_path / "db").family("f6")
+    assert stored is not None and stored.revoked_at is not None and stored.last_used_at is not None
+
+
+def test_a_database_from_a_newer_vpsmcp_is_refused_by_name(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "db", create=True)._db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match="written by a newer vpsmcp"):
+        SqliteStore(tmp_path / "db")
+
+
+def test_migrate_moves_everything_both_ways_and_keeps_the_old_files(tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "oauth.json")
+    files.add_client(Client("c1", ("https://app.example/cb",), name="app"))
+    files.save_family(family("f7", access={digest("a7"): time.time() + 60}, live={digest("r7"): time.time()},
+                             retired={digest("old7"): (time.time(), True)}))
+    before = json.loads((tmp_path / "oauth.json").read_text())
+    assert "moved 1 client(s), 1 grant(s)" in move(tmp_path, "sqlite")
+    database = SqliteStore(tmp_path / "oauth.sqlite3")
+    moved = database.by_refresh(digest("old7"))
+    assert moved is not None and moved.retired[digest("old7")][1] is True and database.by_access(digest("a7"))
+    assert (tmp_path / "oauth.json.migrated").exists() and not (tmp_path / "oauth.json").exists()
+    database.close()
+    with pytest.raises(StateError, match="exists already"):
+        move(tmp_path, "sqlite")
+    move(tmp_path, "files")
+    back = json.loads((tmp_path / "oauth.json").read_text())
+    assert back["clients"] == before["clients"] and back["families"] == before["families"]
+    assert (tmp_path / "oauth.sqlite3.migrated").exists() and not (tmp_path / "oauth.sqlite3").exists()
+
+
+def test_the_cli_keeps_to_a_file_store_until_serve_moves_it(tmp_path: Path) -> None:
+    files = FileStore(tmp_path / "oauth.json")
+    files.add_client(Client("c1", ("https://app.example/cb",)))
+    assert isinstance(open_store("sqlite", tmp_path), FileStore)  # a server of the version before may use it
+    moved = open_store("sqlite", tmp_path, move_files=True)
+    assert isinstance(moved, SqliteStore) and moved.client("c1") is not None
+
+
+def run_cli(tmp: Path, state: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vpsmcp", *argv, "--state-dir", str(state)],
+                          capture_output=True, text=True, timeout=30, env=clean_env(tmp), cwd=tmp)
+
+
+def test_a_file_store_moves_in_at_start_and_every_token_still_works(tmp_path: Path) -> None:
+    files = '\n[store]\nbackend = "files"'
+    with oauth_server(tmp_path, files, "--public-url", PUBLIC_URL) as old, httpx.Client(timeout=10) as http:
+        client, token = grant(http, old.url, password_from(old.output()))
+    state = tmp_path / "state"
+    assert (state / "oauth.json").exists() and not (state / "oauth.sqlite3").exists()
+    with oauth_server(tmp_path, "", "--public-url", PUBLIC_URL) as new, httpx.Client(timeout=10) as http:
+        assert tool_text(call_tool(new.url, token["access_token"], http=http)) == "hi"
+        assert refresh(http, new.url, client, token["refresh_token"]).status_code == 200
+        new.wait_for_line("the OAuth store moved from oauth.json into oauth.sqlite3")
+        refused = run_cli(tmp_path, state, "store", "migrate", "--to", "files")
+    assert refused.returncode == 1 and "vpsmcp is running" in refused.stderr, refused.stderr
+    assert (state / "oauth.json.migrated").exists() and (state / "oauth.sqlite3").exists()
+    back = run_cli(tmp_path, state, "store", "migrate", "--to", "files")
+    assert back.returncode == 0 and 'set [store] backend = "files"' in back.stdout, back.stdout + back.stderr
+    assert "Traceback" not in new.output() + back.stderr
+
+
+def test_two_instances_share_logins_and_refuse_a_replay_whichever_sees_it(tmp_path: Path) -> None:
+    """Log in through one, refresh through the other, replay the spent refresh token on the first."""
+    one = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL).start()
+    two = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL).start()
+    try:
+        with httpx.Client(timeout=10) as http:
+            client, first = grant(http, one.url, password_from(one.output()))  # codes live in the instance
+            rotated = refresh(http, two.url, client, first["refresh_token"])
+            assert rotated.status_code == 200, rotated.text
+            second = rotated.json()
+            assert tool_text(call_tool(one.url, second["access_token"], http=http)) == "hi"
+            time.sleep(0.05)  # past the grace window
+            replayed = refresh(http, one.url, client, first["refresh_token"])
+            assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant", replayed.text
+            assert call_tool(two.url, second["access_token"], http=http).status_code == 401, "reuse revokes the grant"
+            assert refresh(http, two.url, client, second["refresh_token"]).status_code == 400
+    finally:
+        one.stop()
+        two.stop()
+    assert "Traceback" not in one.output() + two.output()

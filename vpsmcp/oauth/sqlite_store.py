@@ -1,0 +1,324 @@
+"""The ``sqlite`` backend: clients and token families in one SQLite database (the standard library's ``sqlite3``).
+
+The database (``STATE_DIR/oauth.sqlite3``, 0600) runs in WAL mode with
+``synchronous = FULL``: a change is on disk when its ``COMMIT`` returns, which
+is before the response that depends on it leaves, and a kill -9 or a power cut
+leaves every committed change and nothing half-written. A write costs what it
+changes (a family's row and its token digests), not the size of the store.
+
+Several processes may open it at once — the server, the CLI, other instances
+on the machine. Each keeps a cache of the families it has looked up (a bearer
+check is then a dictionary lookup) and drops it whenever ``PRAGMA
+data_version`` says another connection has committed since: a revocation from
+the CLI counts from the next request. ``transaction`` is ``BEGIN IMMEDIATE``:
+a token request holds the database's one write lock from reading the refresh
+token to storing its successor, so two processes can never both rotate it.
+
+Tables: ``clients`` (the record as JSON), ``families`` (the record as JSON,
+with the columns queries need), ``tokens`` (each access and refresh token's
+digest → its family). ``last_used_at`` is a column of its own, written by
+``flush`` without touching the record, so bookkeeping never overwrites a
+revocation another process made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from vpsmcp.errors import StateError
+from vpsmcp.oauth.records import Client, Family
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's transaction
+CACHE_LIMIT = 50_000  # token digests cached; past it the cache starts over
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS families (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at REAL NOT NULL,   -- revoked_at, else refresh_expires_at: what the sweep looks at
+    last_used_at REAL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS families_by_client ON families (client_id);
+CREATE INDEX IF NOT EXISTS families_by_end ON families (ended_at);
+CREATE TABLE IF NOT EXISTS tokens (
+    digest TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh'))
+);
+CREATE INDEX IF NOT EXISTS tokens_by_family ON tokens (family_id);
+"""
+
+
+class SqliteStore:
+    """``OAuthStore`` on one SQLite database (see the module docstring)."""
+
+    def __init__(self, path: Path, create: bool = False) -> None:
+        self.path = path
+        if create and not path.exists():
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal and -shm the same mode
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{path}: written by a newer vpsmcp (schema {version}); upgrade vpsmcp to read it")
+            if version < SCHEMA_VERSION:
+                with self._writing():
+                    self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path}: not a usable vpsmcp OAuth store ({exc}); move it away to start empty") from None
+        self._in_transaction = False
+        self._version = -1
+        self._families: dict[str, Family] = {}
+        self._by_digest: dict[str, Family] = {}
+        self._touched: dict[str, float] = {}
+
+    # -- clients -----------------------------------------------------------------
+    def client(self, client_id: str) -> Client | None:
+        row = self._one("SELECT record FROM clients WHERE client_id = ?", client_id)
+        return None if row is None else Client.from_json(json.loads(row[0]))
+
+    def clients(self) -> list[Client]:
+        return [Client.from_json(json.loads(r[0])) for r in self._all("SELECT record FROM clients ORDER BY created_at")]
+
+    def add_client(self, client: Client) -> None:
+        with self.transaction():
+            self._execute("INSERT OR REPLACE INTO clients VALUES (?, ?, ?)",
+                          client.client_id, client.created_at, json.dumps(client.to_json()))
+
+    def remove_client(self, client_id: str) -> bool:
+        """Forget a client and revoke everything issued to it."""
+        with self.transaction():
+            if self._one("SELECT 1 FROM clients WHERE client_id = ?", client_id) is None:
+                return False
+            self._execute("DELETE FROM clients WHERE client_id = ?", client_id)
+            self._revoke_where("client_id = ?", client_id)
+        return True
+
+    def unused_clients(self) -> list[Client]:
+        rows = self._all("SELECT record FROM clients WHERE client_id NOT IN (SELECT client_id FROM families) "
+                         "ORDER BY created_at")
+        return [Client.from_json(json.loads(r[0])) for r in rows]
+
+    # -- families ----------------------------------------------------------------
+    def family(self, family_id: str) -> Family | None:
+        self._check_version()
+        cached = self._families.get(family_id)
+        if cached is not None:
+            return cached
+        return self._load("SELECT record, last_used_at FROM families WHERE id = ?", family_id)
+
+    def families(self) -> list[Family]:
+        rows = self._all("SELECT record, last_used_at FROM families ORDER BY created_at")
+        return [_family(record, last_used) for record, last_used in rows]
+
+    def save_family(self, family: Family) -> None:
+        with self.transaction():
+            record = family.to_json()
+            last_used = record.pop("last_used_at")
+            self._execute("INSERT OR REPLACE INTO families VALUES (?, ?, ?, ?, ?, ?)", family.id, family.client_id,
+                          family.created_at, family.revoked_at or family.refresh_expires_at, last_used,
+                          json.dumps(record, separators=(",", ":")))
+            self._execute("DELETE FROM tokens WHERE family_id = ?", family.id)
+            with self._writing():
+                self._db.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", [
+                    *((d, family.id, "access") for d in family.access),
+                    *((d, family.id, "refresh") for d in (*family.live, *family.retired)),
+                ])
+            self._forget(family.id)
+            self._remember(family)
+
+    def has_live_grant(self, client_id: str, now: float) -> bool:
+        rows = self._all("SELECT record, last_used_at FROM families WHERE client_id = ?", client_id)
+        return any(not _family(record, last_used).expired(now) for record, last_used in rows)
+
+    def ended_before(self, before: float) -> list[Family]:
+        rows = self._all("SELECT record, last_used_at FROM families WHERE ended_at < ?", before)
+        return [_family(record, last_used) for record, last_used in rows]
+
+    def by_access(self, token_digest: str) -> Family | None:
+        family = self._by_token(token_digest, "access")
+        return family if family is not None and token_digest in family.access else None
+
+    def by_refresh(self, token_digest: str) -> Family | None:
+        family = self._by_token(token_digest, "refresh")
+        if family is None or (token_digest not in family.live and token_digest not in family.retired):
+            return None
+        return family
+
+    def revoke_family(self, family: Family) -> bool:
+        """Revoke ``family`` as the database has it now (another process may have changed it)."""
+        with self.transaction():
+            return self._revoke_where("id = ?", family.id) > 0
+
+    def revoke(self, where: Callable[[Family], bool]) -> int:
+        """Revoke, durably, every live grant ``where`` picks; how many."""
+        with self.transaction():
+            chosen = [f for f in self.families() if f.revoked_at is None and where(f)]
+            now = time.time()
+            for family in chosen:
+                family.revoke(now)
+                self.save_family(family)
+            return len(chosen)
+
+    def drop(self, client_ids: Iterable[str], family_ids: Iterable[str]) -> None:
+        """Remove swept records for good."""
+        with self.transaction():
+            for client_id in client_ids:
+                self._execute("DELETE FROM clients WHERE client_id = ?", client_id)
+            for family_id in family_ids:
+                self._execute("DELETE FROM families WHERE id = ?", family_id)
+                self._execute("DELETE FROM tokens WHERE family_id = ?", family_id)
+                self._forget(family_id)
+
+    # -- bookkeeping ---------------------------------------------------------------
+    def touch(self, family: Family, now: float) -> None:
+        family.last_used_at = now
+        self._touched[family.id] = now
+
+    def flush(self) -> None:
+        """Write pending last-use times (their own column: a record another process changed stays as it is)."""
+        if not self._touched:
+            return
+        touched, self._touched = self._touched, {}
+        with self.transaction(), self._writing():
+            self._db.executemany(
+                "UPDATE families SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+                [(at, family_id) for family_id, at in touched.items()])
+
+    def refresh(self, now: float, force: bool = False) -> None:
+        """Nothing to do: every lookup sees other processes' commits (``data_version``)."""
+
+    def close(self) -> None:
+        with contextlib.suppress(StateError):
+            self.flush()
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One change, made under the database's write lock (``BEGIN IMMEDIATE``); nested ones join it."""
+        if self._in_transaction:
+            yield
+            return
+        with self._writing():
+            self._db.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
+        try:
+            self._check_version()  # another process may have committed while we waited for the lock
+            yield
+            with self._writing():
+                self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._drop_cache()  # what was changed in memory for the rolled-back transaction goes too
+            raise
+        finally:
+            self._in_transaction = False
+
+    # -- the cache -------------------------------------------------------------------
+    def _by_token(self, token_digest: str, kind: str) -> Family | None:
+        self._check_version()
+        cached = self._by_digest.get(token_digest)
+        if cached is not None:
+            return cached
+        return self._load("SELECT f.record, f.last_used_at FROM tokens t JOIN families f ON f.id = t.family_id "
+                          "WHERE t.digest = ? AND t.kind = ?", token_digest, kind)
+
+    def _load(self, sql: str, *args: Any) -> Family | None:
+        row = self._one(sql, *args)
+        if row is None:
+            return None
+        family = _family(*row)
+        cached = self._families.get(family.id)
+        if cached is not None:
+            return cached
+        self._remember(family)
+        return family
+
+    def _remember(self, family: Family) -> None:
+        if len(self._by_digest) > CACHE_LIMIT:
+            self._drop_cache()
+        self._families[family.id] = family
+        for d in (*family.access, *family.live, *family.retired):
+            self._by_digest[d] = family
+
+    def _forget(self, family_id: str) -> None:
+        family = self._families.pop(family_id, None)
+        if family is not None:
+            for d in (*family.access, *family.live, *family.retired):
+                self._by_digest.pop(d, None)
+
+    def _drop_cache(self) -> None:
+        self._families.clear()
+        self._by_digest.clear()
+        self._version = -1
+
+    def _check_version(self) -> None:
+        version = self._data_version()
+        if version != self._version:
+            self._families.clear()
+            self._by_digest.clear()
+            self._version = version
+
+    def _data_version(self) -> int:
+        return int(self._one("PRAGMA data_version")[0])
+
+    def _revoke_where(self, condition: str, arg: str) -> int:
+        rows = self._all(f"SELECT record, last_used_at FROM families WHERE {condition}", arg)  # noqa: S608
+        now = time.time()
+        count = 0
+        for record, last_used in rows:
+            family = _family(record, last_used)
+            if family.revoke(now):
+                self._forget(family.id)
+                self.save_family(family)
+                count += 1
+        return count
+
+    # -- SQL, with errors as StateError ------------------------------------------------
+    def _one(self, sql: str, *args: Any) -> Any:
+        with self._reading():
+            return self._db.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, *args: Any) -> list[Any]:
+        with self._reading():
+            return self._db.execute(sql, args).fetchall()
+
+    def _execute(self, sql: str, *args: Any) -> None:
+        with self._writing():
+            self._db.execute(sql, args)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot be read: {exc}") from None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StateError(f"{self.path}: cannot be written: {exc}") from None
+
+
+def _family(record: str, last_used_at: float | None) -> Family:
+    return Family.from_json({**json.loads(record), "last_used_at": last_used_at})
