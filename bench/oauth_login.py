@@ -15,7 +15,9 @@ import json
 import re
 import secrets
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 PASSWORD = "bench-owner-password"
@@ -41,6 +43,12 @@ def _request(base: str, method: str, path: str, body: str = "", headers: dict[st
 
 def obtain_token(base: str) -> str:
     """An access token for the server at ``base`` (no path), with every scope it offers."""
+    return str(obtain_grant(base)[1]["access_token"])
+
+
+def obtain_grant(base: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """A new client registered at ``base``, the token response of its whole flow, and the seconds
+    the code exchange took (the one step of the flow that writes tokens to the store)."""
     status, _, body = _request(base, "POST", "/register", json.dumps({"redirect_uris": [REDIRECT]}),
                                {"Content-Type": "application/json"})
     client = json.loads(body)
@@ -63,7 +71,9 @@ def obtain_token(base: str) -> str:
     token_form = urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                             "client_id": client["client_id"], "client_secret": client["client_secret"],
                             "code_verifier": verifier})
+    started = time.perf_counter()
     status, _, body = _request(base, "POST", "/token", token_form, {"Content-Type": "application/x-www-form-urlencoded"})
+    took = time.perf_counter() - started
     if status != 200:
         raise RuntimeError(f"token: HTTP {status}: {body[:300]}")
-    return str(json.loads(body)["access_token"])
+    return client, json.loads(body), took

@@ -29,10 +29,10 @@ from vpsmcp.transport.endpoint import Endpoint
 
 
 def tracer(runtime: Runtime) -> Tracer:
-    """The trace of the server ``runtime`` describes, in its state directory."""
+    """The trace of the server ``runtime`` describes, in its own directory (``Runtime.own_dir``)."""
     config = runtime.config
     trusted = frozenset(str(ipaddress.ip_address(a)) for a in config.auth.trusted_proxies)
-    return Tracer.in_state_dir(runtime.state.path, config.trace.flows, config.trace.max_bytes, config.trace.keep,
+    return Tracer.in_state_dir(runtime.own_dir, config.trace.flows, config.trace.max_bytes, config.trace.keep,
                                trusted)
 
 

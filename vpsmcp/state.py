@@ -18,6 +18,7 @@ from vpsmcp.atomic import write_atomic
 from vpsmcp.errors import StateError
 
 SECRET_KEY_FILE = "secret_key"
+INSTANCES = "instances"  # STATE_DIR/instances/NAME: what each of several instances keeps apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,24 @@ class StateDir:
         if not path.is_dir():
             raise StateError(f"state directory {path}: not a directory")
         return cls(path, created)
+
+    def own(self, instance: str) -> Path:
+        """Where the instance named ``instance`` keeps its own files (audit, trace, sessions): the state
+        directory itself for the only one (``""``), else ``instances/NAME`` in it, made 0700 here."""
+        if not instance:
+            return self.path
+        path = self.path / INSTANCES / instance
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self.path / INSTANCES).chmod(0o700)
+        except OSError as exc:
+            raise StateError(f"state directory {path}: {exc.strerror or exc}") from None
+        return path
+
+    def instances(self) -> list[tuple[str, Path]]:
+        """Every instance's own directory that exists: the only one's first, as ``("", path)``."""
+        named = sorted(p for p in (self.path / INSTANCES).glob("*") if p.is_dir())
+        return [("", self.path), *((p.name, p) for p in named)]
 
     def prepare_for_serving(self) -> None:
         """What ``serve`` needs before it starts: a directory it can write, rid of the temporary

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,9 +30,9 @@ from vpsmcp.oauth.store import move, open_store
 PUBLIC_URL = "http://localhost:8001"
 
 
-def family(family_id: str, client_id: str = "c1", **tokens: dict[str, float]) -> Family:
+def family(family_id: str, client_id: str = "c1", **tokens: Any) -> Family:
     now = time.time()
-    return Family(family_id, client_id, ("mcp:read",), "https://x/mcp", now, now + 3600, **tokens)  # type: ignore[arg-type]
+    return Family(family_id, client_id, ("mcp:read",), "https://x/mcp", now, now + 3600, **tokens)
 
 
 def test_a_revocation_by_another_process_counts_from_the_next_lookup(tmp_path: Path) -> None:
@@ -69,8 +70,12 @@ def test_one_write_lock_serialises_two_processes_transactions(tmp_path: Path) ->
     first, second = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
     first.save_family(family("f4"))
     order: list[str] = []
+    def write() -> None:
+        second.save_family(family("f5"))
+        order.append("second")
+
     with first.transaction():
-        other = threading.Thread(target=lambda: (second.save_family(family("f5")), order.append("second")))
+        other = threading.Thread(target=write)
         other.start()
         time.sleep(0.3)
         order.append("first")
@@ -149,8 +154,8 @@ def test_a_file_store_moves_in_at_start_and_every_token_still_works(tmp_path: Pa
 
 def test_two_instances_share_logins_and_refuse_a_replay_whichever_sees_it(tmp_path: Path) -> None:
     """Log in through one, refresh through the other, replay the spent refresh token on the first."""
-    one = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL).start()
-    two = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL).start()
+    one = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL, "--instance", "one").start()
+    two = oauth_server(tmp_path, "refresh_grace = 0.01", "--public-url", PUBLIC_URL, "--instance", "two").start()
     try:
         with httpx.Client(timeout=10) as http:
             client, first = grant(http, one.url, password_from(one.output()))  # codes live in the instance
@@ -163,6 +168,100 @@ def test_two_instances_share_logins_and_refuse_a_replay_whichever_sees_it(tmp_pa
             assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant", replayed.text
             assert call_tool(two.url, second["access_token"], http=http).status_code == 401, "reuse revokes the grant"
             assert refresh(http, two.url, client, second["refresh_token"]).status_code == 400
+            assert tool_text(call_tool(two.url, (grant(http, two.url, password_from(one.output()))[1])["access_token"],
+                                       http=http)) == "hi"
+    finally:
+        one.stop()
+        two.stop()
+    assert "Traceback" not in one.output() + two.output()
+    state = tmp_path / "state"
+    audit = run_cli(tmp_path, state, "audit", "--json")
+    assert [json.loads(line)["instance"] for line in audit.stdout.splitlines()] == ["one", "two"], audit.stdout
+    verified = run_cli(tmp_path, state, "audit", "--verify")
+    assert verified.returncode == 0, verified.stdout
+    assert "audit log of instance one ok: 1 records" in verified.stdout
+    assert "audit log of instance two ok: 1 records" in verified.stdout
+    traced = run_cli(tmp_path, state, "logs", "--instance", "two")
+    assert traced.returncode == 0 and "tools/call echo ok" in traced.stdout, traced.stdout + traced.stderr
+
+
+def test_a_second_instance_without_a_name_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with oauth_server(tmp_path) as first:
+        second = subprocess.run(
+            [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp_path / "state"),
+             "--config", str(tmp_path / "vpsmcp.toml")],
+            capture_output=True, text=True, timeout=30, env=clean_env(tmp_path), cwd=tmp_path)
+        assert httpx.get(first.url + "/healthz").status_code == 200  # the first goes on
+    assert second.returncode != 0 and "Traceback" not in second.stderr, second.stderr
+    assert "another vpsmcp is writing the audit log" in second.stderr and "--instance NAME" in second.stderr
+
+
+def test_a_client_whose_last_grant_is_swept_counts_as_unused_again(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db", create=True)
+    store.add_client(Client("c1", ("https://app.example/cb",)))
+    store.add_client(Client("c2", ("https://app.example/cb",)))
+    store.save_family(family("g1", "c1"))
+    store.save_family(family("g2", "c2"))
+    store.save_family(family("g3", "c2"))
+    assert [c.client_id for c in store.unused_clients()] == []
+    store.drop([], ["g1", "g2"])
+    assert [c.client_id for c in store.unused_clients()] == ["c1"]  # c2 still holds g3
+
+
+def mcp_headers(token: str, session_id: str = "") -> dict[str, str]:
+    headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream",
+               "content-type": "application/json"}
+    if session_id:
+        headers |= {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
+    return headers
+
+
+def test_named_instances_share_codes_and_sessions(tmp_path: Path) -> None:
+    """The owner approves on one, the code is exchanged on the other; a session made on one is served by
+    the other, and ended on it for both. What a balancer spreading requests needs."""
+    from tests.helpers.oauth_flow import (
+        authorize_params,
+        code_from,
+        consent_form,
+        consent_page,
+        exchange,
+        pkce_pair,
+        register,
+        submit,
+    )
+
+    one = oauth_server(tmp_path, "", "--public-url", PUBLIC_URL, "--instance", "one").start()
+    two = oauth_server(tmp_path, "", "--public-url", PUBLIC_URL, "--instance", "two").start()
+    try:
+        with httpx.Client(timeout=10) as http:
+            client = register(http, one.url)
+            verifier, challenge = pkce_pair()
+            page = consent_page(http, one.url, authorize_params(client, challenge, None))
+            answer = submit(http, one.url, consent_form(page), password_from(one.output()),
+                            ["mcp:read", "vps:exec"])
+            code = code_from(answer)
+            token = exchange(http, two.url, client, code, verifier)  # approved on one, exchanged on two
+            assert token.status_code == 200, token.text
+            bearer = token.json()["access_token"]
+            init = http.post(two.url + "/mcp", headers=mcp_headers(bearer), json={
+                "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            assert init.status_code == 200, init.text
+            session_id = init.headers["mcp-session-id"]
+            assert http.post(one.url + "/mcp", headers=mcp_headers(bearer, session_id),
+                             json={"jsonrpc": "2.0", "method": "notifications/initialized"}).status_code == 202
+            called = http.post(one.url + "/mcp", headers=mcp_headers(bearer, session_id), json={
+                "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}})
+            assert called.status_code == 200 and called.json()["result"]["content"][0]["text"] == "x", called.text
+            assert http.delete(two.url + "/mcp", headers=mcp_headers(bearer, session_id)).status_code == 200
+            gone = http.post(one.url + "/mcp", headers=mcp_headers(bearer, session_id),
+                             json={"jsonrpc": "2.0", "id": 3, "method": "ping"})
+            assert gone.status_code == 404, "ended on two, so one must not bring it back from the shelf"
+            assert exchange(http, one.url, client, code, verifier).status_code == 400, "spent on two: spent for one"
+            revoked = http.post(two.url + "/mcp", headers=mcp_headers(bearer), json={
+                "jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            assert revoked.status_code == 401, "the replay on one revoked what the code gave on two"
     finally:
         one.stop()
         two.stop()

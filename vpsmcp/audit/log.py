@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import datetime
 import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -58,6 +59,7 @@ log = logging.getLogger("vpsmcp.audit")
 
 LOG_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
+LOCK_NAME = "audit.lock"  # held by the one process writing this chain
 GENESIS = "0" * 64
 REDACTED = "[redacted]"
 GROUP_WINDOW = 0.05  # seconds the writer gathers records before one write + fsync (each wakes the thread)
@@ -122,10 +124,12 @@ class AuditUnavailable(StateError):
 class AuditLog:
     """Appends records to the chain as calls end; a syncer thread makes them durable in groups."""
 
-    def __init__(self, directory: Path, config: AuditConfig) -> None:
+    def __init__(self, directory: Path, config: AuditConfig, instance: str = "") -> None:
         self.directory = directory
         self.config = config
+        self.instance = instance
         self.path = directory / LOG_NAME
+        self._owner = _own(directory)
         self._seq, self._prev, self._torn = _last_record(directory)
         self._lock = threading.Condition()  # the chain, the file and its size; the syncer waits on it
         self._sync_lock = threading.Lock()  # held across an fsync, so rotation never closes a file being synced
@@ -142,10 +146,12 @@ class AuditLog:
         self._thread.start()
 
     @classmethod
-    def open(cls, directory: Path, config: AuditConfig) -> AuditLog:
-        """The audit log of the state directory ``directory``, ready to chain on."""
+    def open(cls, directory: Path, config: AuditConfig, instance: str = "") -> AuditLog:
+        """The audit log in ``directory`` (the state directory, or an instance's own), ready to chain on;
+        each record names ``instance`` when there are several. One process writes a chain: a second is
+        refused, naming the setting that keeps instances apart."""
         try:
-            return cls(directory, config)
+            return cls(directory, config, instance)
         except OSError as exc:
             raise StateError(f"audit log in {directory}: {exc.strerror or exc}") from None
 
@@ -172,6 +178,7 @@ class AuditLog:
             "arguments": redact(answer.arguments), "status": answer.outcome.value,
             "error": answer.detail[:MAX_STRING] if answer.detail else None,
             "duration_ms": round(answer.duration * 1000, 3),
+            **({"instance": self.instance} if self.instance else {}),
         })
 
     def _timestamp(self, now: float) -> str:
@@ -287,10 +294,24 @@ class AuditLog:
             self._closed = True
             self._lock.notify()
         self._thread.join()
+        with contextlib.suppress(OSError):
+            os.close(self._owner)  # the chain is free for the next process
 
     async def aclose(self) -> None:
         """``close`` from the event loop (at shutdown), without blocking it."""
         await asyncio.to_thread(self.close)
+
+
+def _own(directory: Path) -> int:
+    """An exclusive lock on ``directory``'s audit chain for this process's life (the descriptor is kept)."""
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateError(f"another vpsmcp is writing the audit log in {directory}: give each instance that shares "
+                         "a state directory its own name (serve --instance NAME, or [server] instance)") from None
+    return fd
 
 
 def _last_record(directory: Path) -> tuple[int, str, bool]:

@@ -29,6 +29,7 @@ from vpsmcp.errors import ConfigError
 from vpsmcp.tool_names import GROUPS, unknown
 
 DEFAULT_PORT = 8765
+INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 def _port(value: int) -> str | None:
@@ -66,6 +67,12 @@ def _secret(value: str) -> str | None:
     return "at least 32 characters (or empty to keep a generated one in the state directory)"
 
 
+def _instance_name(value: str) -> str | None:
+    if value == "" or INSTANCE_NAME.fullmatch(value):
+        return None
+    return "1 to 32 lower-case letters, digits, '-' or '_', starting with a letter or digit (or empty)"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """``[server]``: where vpsmcp listens and keeps its state."""
@@ -94,6 +101,13 @@ class ServerConfig:
         "this long even after the client has closed it, so a long one runs out of descriptors under "
         "many short connections.",
         _positive,
+    )
+    instance: str = setting(
+        "",
+        "This instance's name when several vpsmcp share one state directory: its audit log, trace, saved "
+        "sessions and upstream status are kept apart in STATE_DIR/instances/NAME, and its audit records name "
+        "it. Empty: the only one (those files in STATE_DIR itself).",
+        _instance_name,
     )
 
 

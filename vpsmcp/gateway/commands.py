@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vpsmcp.cli_common import add_state_flags, configured, open_state
+from vpsmcp.cli_common import add_instance_flag, add_state_flags, configured, open_state, own_dirs
 from vpsmcp.config.sections import Config
 from vpsmcp.gateway import status
 from vpsmcp.logs import setup_logging
@@ -35,6 +35,7 @@ def add_commands(sub: Any) -> None:
         description="List the upstreams with their state, tools, restarts and last error.",
     )
     add_state_flags(p)
+    add_instance_flag(p)
     p.add_argument("--check", action="store_true", help="start every upstream now, report, and stop them")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(command=_upstreams)
@@ -59,17 +60,23 @@ def _upstreams(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 0
     if args.check:
         setup_logging("text", "warning")
-        snapshot: status.Snapshot | None = asyncio.run(_check(config, env))
-        note = ""
-    else:
-        snapshot = status.read(state.path / status.FILE_NAME)
-        note = _staleness(snapshot, state.path)
-        snapshot = None if note else snapshot
-    if args.json:
+        _print_status(asyncio.run(_check(config, env)), "", names, args.json)
+        return 0
+    instances = own_dirs(state, args.instance, status.FILE_NAME)
+    for name, own in instances:
+        if len(instances) > 1:  # several instances, each with its own upstreams
+            print(f"instance {name or '(unnamed)'}:")
+        snapshot = status.read(own / status.FILE_NAME)
+        note = _staleness(snapshot, own)
+        _print_status(None if note else snapshot, note, names, args.json)
+    return 0
+
+
+def _print_status(snapshot: status.Snapshot | None, note: str, names: list[str], as_json: bool) -> None:
+    if as_json:
         print(json.dumps(asdict(snapshot) if snapshot else {"upstreams": [], "note": note}, indent=1))
     else:
         print(status.render(snapshot, names) + (f"\n\n{note}" if note else ""))
-    return 0
 
 
 def _staleness(snapshot: status.Snapshot | None, state_dir: Path) -> str:

@@ -1,10 +1,15 @@
-"""Authorization codes: one minute, one use, in memory (RFC 6749 §4.1.2, §10.5).
+"""Authorization codes: one minute, one use (RFC 6749 §4.1.2, §10.5); in memory, or in a shared store.
 
 A code is taken out of the book by the first token request that names it,
 whether that exchange then succeeds or not: a code that failed its PKCE
 check cannot be tried again (authlib alone would keep it). A spent code is
 remembered for a while with the grant it produced, so a replay can revoke
 that grant (RFC 6749 §4.1.2: the code was stolen, and so may its tokens be).
+
+``CodeBook`` keeps them in this process (the ``files`` store); ``SharedCodeBook``
+in the store several instances share (``sqlite``): the owner may approve on one
+instance and the client exchange the code on another, and the code is spent
+once whichever sees it first (the token request's transaction holds the lock).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from vpsmcp.oauth.records import digest
 
@@ -85,3 +91,45 @@ class CodeBook:
             del self._codes[key]
         for key in [k for k, (forget_at, _) in self._spent.items() if forget_at <= now]:
             del self._spent[key]
+
+
+@runtime_checkable
+class CodeShelf(Protocol):
+    """Where a shared store keeps codes by digest (``sqlite_store.SqliteStore``)."""
+
+    def put_code(self, key: str, record: dict[str, Any], expires_at: float, forget_at: float) -> None: ...
+    def take_code(self, key: str, forget_at: float) -> dict[str, Any] | None: ...
+    def code_issued(self, key: str, grant_id: str) -> None: ...
+    def code_grant(self, key: str) -> str | None: ...
+    def sweep_codes(self, now: float) -> None: ...
+
+
+class SharedCodeBook(CodeBook):
+    """``CodeBook`` on a ``CodeShelf``: the same rules, seen by every instance."""
+
+    def __init__(self, shelf: CodeShelf, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
+        self.shelf = shelf
+
+    def put(self, code: str, record: AuthCode) -> None:
+        key = digest(code)
+        fields = dataclasses.asdict(dataclasses.replace(record, digest=key))
+        self.shelf.put_code(key, fields, record.expires_at, self.clock() + SPENT_MEMORY)
+
+    def take(self, code: str, client_id: str) -> AuthCode | None:
+        fields = self.shelf.take_code(digest(code), self.clock() + SPENT_MEMORY)
+        if fields is None:
+            return None
+        record = AuthCode(**{**fields, "scopes": tuple(fields["scopes"])})
+        if record.expires_at <= self.clock() or record.client_id != client_id:
+            return None
+        return record
+
+    def issued(self, code_digest: str, grant_id: str) -> None:
+        self.shelf.code_issued(code_digest, grant_id)
+
+    def replayed(self, code: str) -> str | None:
+        return self.shelf.code_grant(digest(code))
+
+    def sweep(self) -> None:
+        self.shelf.sweep_codes(self.clock())

@@ -13,6 +13,7 @@ from vpsmcp.oauth.authorization import Lifetimes
 from vpsmcp.oauth.bearer import BearerGate
 from vpsmcp.oauth.cimd import CimdResolver
 from vpsmcp.oauth.cimd_offer import CimdOffer
+from vpsmcp.oauth.codes import CodeShelf, SharedCodeBook
 from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 from vpsmcp.oauth.owner import OwnerPassword
 from vpsmcp.oauth.rate_limit import RateLimit
@@ -27,8 +28,9 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
                   events: AuthEvents = NO_AUTH_EVENTS) -> AuthorizationService:
     auth = runtime.config.auth
     cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
-    return AuthorizationService(
-        store=open_store(runtime.config.store.backend, runtime.state.path, move_files=True),
+    store = open_store(runtime.config.store.backend, runtime.state.path, move_files=True)
+    service = AuthorizationService(
+        store=store,
         resources=Resources.of(runtime.public_url),
         lifetimes=Lifetimes(auth.access_token_lifetime, auth.refresh_token_lifetime, auth.refresh_grace),
         password=OwnerPassword(runtime.state.path),
@@ -42,6 +44,9 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
         cimd_offer=CimdOffer(auth.client_metadata, auth.client_metadata_probe, cimd),
         events=events,
     )
+    if isinstance(store, CodeShelf):  # sqlite: a code approved on one instance is exchanged on any
+        service.server.codes = SharedCodeBook(store)
+    return service
 
 
 def build_gate(service: AuthorizationService) -> BearerGate:

@@ -35,15 +35,17 @@ from typing import Any
 from vpsmcp.errors import StateError
 from vpsmcp.oauth.records import Client, Family
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: codes and sessions shared by instances
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's transaction
 CACHE_LIMIT = 50_000  # token digests cached; past it the cache starts over
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    granted INTEGER NOT NULL DEFAULT 0  -- holds a grant (kept by save_family and drop): the unused are few
 );
+CREATE INDEX IF NOT EXISTS clients_unused ON clients (granted, created_at);
 CREATE TABLE IF NOT EXISTS families (
     id TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,
@@ -60,7 +62,20 @@ CREATE TABLE IF NOT EXISTS tokens (
     kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh'))
 );
 CREATE INDEX IF NOT EXISTS tokens_by_family ON tokens (family_id);
+CREATE TABLE IF NOT EXISTS codes (
+    digest TEXT PRIMARY KEY,
+    record TEXT,              -- NULL once spent
+    expires_at REAL NOT NULL,
+    forget_at REAL NOT NULL,  -- a spent code is remembered until then, with the grant it produced
+    grant_id TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,  -- SHA-256 of a handshake-era session id, never the id
+    saved_at REAL NOT NULL,
+    record TEXT NOT NULL
+);
 """
+SESSION_MEMORY = 86_400.0  # a shared session not written again for a day is dropped at the next sweep
 
 
 class SqliteStore:
@@ -99,7 +114,8 @@ class SqliteStore:
 
     def add_client(self, client: Client) -> None:
         with self.transaction():
-            self._execute("INSERT OR REPLACE INTO clients VALUES (?, ?, ?)",
+            self._execute("INSERT OR REPLACE INTO clients VALUES (?, ?, ?, "
+                          "EXISTS (SELECT 1 FROM families WHERE client_id = ?1))",
                           client.client_id, client.created_at, json.dumps(client.to_json()))
 
     def remove_client(self, client_id: str) -> bool:
@@ -112,8 +128,7 @@ class SqliteStore:
         return True
 
     def unused_clients(self) -> list[Client]:
-        rows = self._all("SELECT record FROM clients WHERE client_id NOT IN (SELECT client_id FROM families) "
-                         "ORDER BY created_at")
+        rows = self._all("SELECT record FROM clients WHERE granted = 0 ORDER BY created_at")
         return [Client.from_json(json.loads(r[0])) for r in rows]
 
     # -- families ----------------------------------------------------------------
@@ -135,12 +150,15 @@ class SqliteStore:
             self._execute("INSERT OR REPLACE INTO families VALUES (?, ?, ?, ?, ?, ?)", family.id, family.client_id,
                           family.created_at, family.revoked_at or family.refresh_expires_at, last_used,
                           json.dumps(record, separators=(",", ":")))
-            self._execute("DELETE FROM tokens WHERE family_id = ?", family.id)
+            self._execute("UPDATE clients SET granted = 1 WHERE client_id = ? AND granted = 0", family.client_id)
+            # only what changed: a rotation adds two digests and drops a few, not the grant's whole history
+            wanted = {**dict.fromkeys(family.access, "access"), **dict.fromkeys((*family.live, *family.retired), "refresh")}
+            stored = dict(self._all("SELECT digest, kind FROM tokens WHERE family_id = ?", family.id))
             with self._writing():
-                self._db.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)", [
-                    *((d, family.id, "access") for d in family.access),
-                    *((d, family.id, "refresh") for d in (*family.live, *family.retired)),
-                ])
+                self._db.executemany("DELETE FROM tokens WHERE digest = ?",
+                                     [(d,) for d, kind in stored.items() if wanted.get(d) != kind])
+                self._db.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?)",
+                                     [(d, family.id, kind) for d, kind in wanted.items() if stored.get(d) != kind])
             self._forget(family.id)
             self._remember(family)
 
@@ -182,10 +200,64 @@ class SqliteStore:
         with self.transaction():
             for client_id in client_ids:
                 self._execute("DELETE FROM clients WHERE client_id = ?", client_id)
+            holders: set[str] = set()
             for family_id in family_ids:
+                holders.update(r[0] for r in self._all("SELECT client_id FROM families WHERE id = ?", family_id))
                 self._execute("DELETE FROM families WHERE id = ?", family_id)
                 self._execute("DELETE FROM tokens WHERE family_id = ?", family_id)
                 self._forget(family_id)
+            for client_id in holders:  # a client whose last grant went is unused again (the caps count it)
+                self._execute("UPDATE clients SET granted = 0 WHERE client_id = ? AND "
+                              "NOT EXISTS (SELECT 1 FROM families WHERE client_id = ?1)", client_id)
+
+    # -- authorization codes, for every instance (codes.SharedCodeBook) --------------------
+    def put_code(self, key: str, record: dict[str, Any], expires_at: float, forget_at: float) -> None:
+        with self.transaction():
+            self._execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, ?, NULL)", key, json.dumps(record),
+                          expires_at, forget_at)
+
+    def take_code(self, key: str, forget_at: float) -> dict[str, Any] | None:
+        """The code's record, spent now whatever comes of the exchange; ``None`` if unknown or spent."""
+        with self.transaction():
+            row = self._one("SELECT record FROM codes WHERE digest = ?", key)
+            if row is None or row[0] is None:
+                return None
+            self._execute("UPDATE codes SET record = NULL, forget_at = ? WHERE digest = ?", forget_at, key)
+        record: dict[str, Any] = json.loads(row[0])
+        return record
+
+    def code_issued(self, key: str, grant_id: str) -> None:
+        with self.transaction():
+            self._execute("UPDATE codes SET grant_id = ? WHERE digest = ? AND record IS NULL", grant_id, key)
+
+    def code_grant(self, key: str) -> str | None:
+        row = self._one("SELECT grant_id FROM codes WHERE digest = ? AND record IS NULL", key)
+        return None if row is None else row[0]
+
+    def sweep_codes(self, now: float) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM codes WHERE (record IS NOT NULL AND expires_at <= ?) OR "
+                          "(record IS NULL AND forget_at <= ?)", now, now)
+
+    # -- handshake-era sessions, for every instance (saved_sessions.SessionShelf) ----------------
+    def put_session(self, key: str, record: dict[str, Any], saved_at: float) -> None:
+        with self.transaction():
+            self._execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", key, saved_at, json.dumps(record))
+
+    def session(self, key: str) -> dict[str, Any] | None:
+        row = self._one("SELECT record FROM sessions WHERE id_hash = ?", key)
+        return None if row is None else dict(json.loads(row[0]))
+
+    def has_session(self, key: str) -> bool:
+        return self._one("SELECT 1 FROM sessions WHERE id_hash = ?", key) is not None
+
+    def drop_session(self, key: str) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM sessions WHERE id_hash = ?", key)
+
+    def sweep_sessions(self, now: float) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM sessions WHERE saved_at < ?", now - SESSION_MEMORY)
 
     # -- bookkeeping ---------------------------------------------------------------
     def touch(self, family: Family, now: float) -> None:

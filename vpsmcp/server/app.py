@@ -33,6 +33,7 @@ from vpsmcp.transport import http_errors, saved_sessions
 from vpsmcp.transport.asgi import McpApp
 from vpsmcp.transport.endpoint import Endpoint
 from vpsmcp.transport.guard import Guard
+from vpsmcp.transport.saved_sessions import SessionShelf
 from vpsmcp.transport.sessions import SessionStore
 
 SWEEP_INTERVAL = 30.0
@@ -51,14 +52,14 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
         providers = [builtin_provider(config.tools, runtime.state.path), *(p.provider for p in plugins)]
-    gateway = Gateway(config.upstreams, runtime.env, runtime.state.path / upstream_status.FILE_NAME)
+    gateway = Gateway(config.upstreams, runtime.env, runtime.own_dir / upstream_status.FILE_NAME)
     registry = Registry([*providers, *gateway.providers])
     gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:
         log.warning("%s", clash)
     tracer = observability.tracer(runtime)  # built first, and handed to what it observes
     gate, oauth = _gate(runtime, registry, tracer)
-    audit = AuditLog.open(runtime.state.path, config.audit)
+    audit = AuditLog.open(runtime.own_dir, config.audit, config.server.instance)
     app.after_serving(audit.aclose)
     endpoint = Endpoint(
         dispatcher=Dispatcher(
@@ -69,7 +70,8 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
             observers=(audit, tracer),  # the audit first: a call it cannot record is withheld from the trace too
         ),
         sessions=SessionStore(config.mcp.session_idle_timeout, config.mcp.max_sessions,
-                              config.mcp.max_sessions_per_credential, config.mcp.max_sessions_per_client),
+                              config.mcp.max_sessions_per_credential, config.mcp.max_sessions_per_client,
+                              shelf=_shelf(runtime, oauth)),
         guard=Guard.build(runtime.public_url, config.server.listen, config.mcp.allowed_origins, config.mcp.max_body_bytes),
         gate=gate,
         heartbeat=config.mcp.heartbeat,
@@ -86,6 +88,14 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     _housekeeping(app, runtime, endpoint, oauth)
     _run_gateway(app, gateway, registry, endpoint)
     return app
+
+
+def _shelf(runtime: Runtime, oauth: AuthorizationService | None) -> SessionShelf | None:
+    """Named instances share their sessions in the store (sqlite), so any of them serves any session;
+    the only instance keeps them to itself and writes nothing per initialize."""
+    if runtime.config.server.instance and oauth is not None and isinstance(oauth.store, SessionShelf):
+        return oauth.store
+    return None
 
 
 def _run_gateway(app: Quart, gateway: Gateway, registry: Registry, endpoint: Endpoint) -> None:
@@ -142,7 +152,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
 
     @app.before_serving
     async def start() -> None:
-        endpoint.sessions.saved = saved_sessions.load(runtime.state.path, runtime.config.mcp.session_idle_timeout)
+        endpoint.sessions.saved = saved_sessions.load(runtime.own_dir, runtime.config.mcp.session_idle_timeout)
         tasks.extend([asyncio.create_task(sweep()), asyncio.create_task(on_shutdown())])
         if oauth is not None:
             tasks.append(asyncio.create_task(oauth.cimd_offer.run()))
@@ -153,7 +163,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        saved_sessions.save(runtime.state.path, endpoint.sessions.keep())
+        saved_sessions.save(runtime.own_dir, endpoint.sessions.keep())
         endpoint.sessions.close_all()
         if oauth is not None:
             oauth.store.close()

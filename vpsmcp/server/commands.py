@@ -65,6 +65,8 @@ def _server_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, metavar="N", help="port to listen on, 0 for any (server.port)")
     p.add_argument("--public-url", metavar="URL", help="https URL clients use (server.public_url)")
     p.add_argument("--state-dir", metavar="DIR", help="state directory (server.state_dir)")
+    p.add_argument("--instance", metavar="NAME", help="this instance's name, when several share the state directory "
+                   "(server.instance)")
     p.add_argument(
         "--no-auth",
         dest="auth_mode",
@@ -80,6 +82,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, object]:
         "server.port": args.port,
         "server.public_url": args.public_url,
         "server.state_dir": args.state_dir,
+        "server.instance": getattr(args, "instance", None),
         "auth.mode": args.auth_mode,
         "log.format": getattr(args, "log_format", None),
         "log.level": getattr(args, "log_level", None),

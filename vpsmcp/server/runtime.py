@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vpsmcp.config.sections import Config
 from vpsmcp.state import StateDir
@@ -28,6 +29,10 @@ class Runtime:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)  # what main() was given; upstreams inherit from it
     started: float = field(default_factory=time.monotonic)
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+    own_dir: Path = field(init=False)  # this instance's own files (``StateDir.own``): audit, trace, sessions
+
+    def __post_init__(self) -> None:
+        self.own_dir = self.state.own(self.config.server.instance)
 
     def uptime(self) -> float:
         """Seconds since start-up."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from vpsmcp.cli_common import add_state_flags, open_state
+from vpsmcp.cli_common import add_instance_flag, add_state_flags, open_state, own_dirs
 from vpsmcp.errors import VpsmcpError
 from vpsmcp.trace.journal import FILE_NAME
 from vpsmcp.trace.reading import History, Tally, follow, read_histories
@@ -30,6 +30,7 @@ def add_commands(sub: Any) -> None:
         "(discovery, registration, authorize, token, MCP calls), what it got, and what the client never tried.",
     )
     add_state_flags(p)
+    add_instance_flag(p)
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new steps as they happen")
     p.add_argument("--flow", metavar="ID", help="only the flow with this id (or id prefix)")
     p.add_argument("--client", metavar="ID", help="only the flows of this client id")
@@ -39,8 +40,11 @@ def add_commands(sub: Any) -> None:
 
 def _logs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _, state = open_state(args, env)
-    path = state.path / FILE_NAME
-    histories = [h for h in read_histories(path) if _wanted(h.id, h.client_id, args)]
+    traces = [path / FILE_NAME for _, path in own_dirs(state, args.instance, FILE_NAME)]
+    path = traces[0] if len(traces) == 1 else state.path
+    histories = [h for trace in traces for h in read_histories(trace) if _wanted(h.id, h.client_id, args)]
+    if len(traces) > 1:  # several instances: their flows merged, in the order they started
+        histories.sort(key=lambda h: h.started)
     if args.last > 0:
         histories = histories[-args.last:]
     if not histories and not args.follow:
@@ -52,7 +56,10 @@ def _logs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if histories:
         print("\n\n".join(render_history(h) for h in histories))
     if args.follow:
-        return _follow(state.path / FILE_NAME, args)
+        if len(traces) > 1:
+            raise VpsmcpError(f"--follow reads one trace: name the instance (--instance; here: "
+                              f"{', '.join(name or '(unnamed)' for name, _ in own_dirs(state, None, FILE_NAME))})")
+        return _follow(traces[0], args)
     return 0
 
 

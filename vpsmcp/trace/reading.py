@@ -46,6 +46,10 @@ class History:
         return [e for e in self.entries if isinstance(e, Step)]
 
     @property
+    def started(self) -> float:
+        return self.entries[0].t if self.entries else 0.0
+
+    @property
     def seen(self) -> float:
         return self.entries[-1].t if self.entries else 0.0
 

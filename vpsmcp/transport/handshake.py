@@ -107,6 +107,7 @@ async def _initialize(ep: Endpoint, request: Request, principal: Caller) -> Answ
         ep.sessions.remove(session.id)
         raise TransportError.of(exc, id=request.id) from None
     ep.observer.joined(session.id)
+    ep.sessions.share(session)  # several instances: the balancer may send its next request to another
     body = jsonrpc.encode(jsonrpc.Response(request.id, result))
     return Answer.json(body, headers={"Mcp-Session-Id": session.id})
 

@@ -14,6 +14,14 @@ client has asked for yet, each until it would have expired. A crash
 (SIGKILL, power) carries none: their clients get the 404 the spec prescribes. What does not survive:
 streams (a client reconnects its GET stream), calls in flight and
 server→client requests waiting for an answer.
+
+Several instances behind one balancer share them instead, on a ``SessionShelf``
+(the sqlite store): ``initialize`` puts its session there (again every half
+idle timeout while it is used), so a request the balancer sends to another
+instance — a new one, or one that took over from an instance that stopped or
+died — is served there from what the shelf holds; a session the client ended
+(DELETE) or that was evicted leaves the shelf with it, and every instance
+holding a copy sees it gone at its next request (one lookup per request).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from vpsmcp.atomic import write_atomic
 from vpsmcp.protocol.session import Phase, Session
@@ -62,6 +70,28 @@ class SavedSession:
                        subscriptions=set(self.subscriptions))
 
 
+@runtime_checkable
+class SessionShelf(Protocol):
+    """Where the instances behind one balancer keep their sessions, by id hash."""
+
+    def put_session(self, key: str, record: dict[str, Any], saved_at: float) -> None: ...
+    def session(self, key: str) -> dict[str, Any] | None: ...
+    def has_session(self, key: str) -> bool: ...
+    def drop_session(self, key: str) -> None: ...
+
+
+def shelved(record: dict[str, Any]) -> SavedSession | None:
+    """A shelf's record as a ``SavedSession``; ``None`` for one this version does not read."""
+    try:
+        return SavedSession(**record)
+    except TypeError:
+        return None
+
+
+def as_record(saved: SavedSession) -> dict[str, Any]:
+    return {name: getattr(saved, name) for name in SavedSession.__slots__}
+
+
 def snapshot(session_id: str, binding: str, client: str | None, protocol: Session, idle: float,
              now: float) -> tuple[str, SavedSession] | None:
     """What to write for one session (``None`` for one that is not open)."""
@@ -76,7 +106,7 @@ def save(directory: Path, sessions: dict[str, SavedSession]) -> None:
     """Write ``sessions`` (by id hash) for the next start; nothing when there are none."""
     if not sessions:
         return
-    body = {"format": FORMAT, "sessions": {key: _as_dict(saved) for key, saved in sessions.items()}}
+    body = {"format": FORMAT, "sessions": {key: as_record(saved) for key, saved in sessions.items()}}
     try:
         write_atomic(directory / FILE, json.dumps(body, ensure_ascii=True).encode())
     except OSError as exc:
@@ -112,6 +142,3 @@ def load(directory: Path, idle_timeout: float, now: float | None = None) -> dict
         return {}
     return {key: s for key, s in saved.items() if s.idle_now(now) <= idle_timeout}
 
-
-def _as_dict(saved: SavedSession) -> dict[str, Any]:
-    return {name: getattr(saved, name) for name in SavedSession.__slots__}

@@ -10,18 +10,22 @@ Ids are 128 random bits, visible ASCII (basic/transports, "Session Management").
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vpsmcp.errors import JsonRpcError, TransportError
+from vpsmcp.errors import JsonRpcError, StateError, TransportError
 from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, INVALID_REQUEST, SESSION_NOT_FOUND, Notification, RequestId
 from vpsmcp.protocol.session import Phase, Session
 from vpsmcp.transport import saved_sessions
-from vpsmcp.transport.saved_sessions import SavedSession
+from vpsmcp.transport.saved_sessions import SavedSession, SessionShelf
 from vpsmcp.transport.streams import OutboundStream
+
+log = logging.getLogger("vpsmcp.transport")
 
 DONE_STREAM_KEEP = 120.0  # seconds a finished stream stays resumable
 MAX_STREAMS = 64  # resumable streams kept per session; the oldest go first
@@ -42,6 +46,8 @@ class HttpSession:
     waiting: dict[RequestId, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     readers: int = 0  # connections currently streaming from this session
     survives_restart: bool = False  # Streamable HTTP: kept at a graceful stop (saved_sessions.py)
+    shared_at: float = -1e9  # when it was last put on the shelf several instances share (monotonic)
+    shelf_key: str = ""  # its id hash there, once shared or taken from there
     _next_request: int = 0
 
     def keep(self, stream: OutboundStream) -> None:
@@ -102,7 +108,7 @@ class SessionStore:
     """
 
     def __init__(self, idle_timeout: float, max_sessions: int, per_credential: int | None = None,
-                 per_client: int | None = None) -> None:
+                 per_client: int | None = None, shelf: SessionShelf | None = None) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
         self.per_credential = per_credential or max_sessions
@@ -110,6 +116,7 @@ class SessionStore:
         self._sessions: dict[str, HttpSession] = {}
         self._groups: dict[str, dict[str, HttpSession]] = {}  # "grant:BINDING" and "client:ID" → sessions
         self.saved: dict[str, SavedSession] = {}  # by id hash: the last run's, served again when asked for
+        self.shelf = shelf  # several instances: the sessions they share (saved_sessions.SessionShelf)
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -157,6 +164,9 @@ class SessionStore:
         if not session_id:
             raise TransportError(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id header")
         session = self._sessions.get(session_id) or self._revive(session_id, principal)
+        if session is not None and session.shelf_key and not self._still_shared(session):
+            self.remove(session.id, unshare=False)  # another instance ended it (DELETE, eviction)
+            session = None
         now = time.monotonic()
         if session is not None and self._expired(session, now):
             self.remove(session.id)
@@ -165,22 +175,64 @@ class SessionStore:
         if session is None or not secrets.compare_digest(session.binding, principal.binding):
             raise TransportError(404, SESSION_NOT_FOUND, "Session not found; initialize a new session")
         session.last_seen = now
+        if self.shelf is not None and session.survives_restart and now - session.shared_at > self.idle_timeout / 2:
+            self.share(session)  # still in use: the other instances keep it for another idle timeout
         return session
 
+    def share(self, session: HttpSession) -> None:
+        """Put ``session`` on the shelf, for the other instances (a no-op with none). A shelf that
+        cannot be written leaves the session served here only, and says so once."""
+        if self.shelf is None:
+            return
+        protocol = session.protocol
+        saved = SavedSession(session.binding, session.client, 0.0, time.time(), protocol.version, protocol.client_info,
+                             protocol.client_capabilities, protocol.log_level, sorted(protocol.subscriptions))
+        key = saved_sessions.id_hash(session.id)
+        try:
+            self.shelf.put_session(key, saved_sessions.as_record(saved), saved.saved_at)
+        except StateError as exc:
+            log.warning("session not shared with the other instances (%s): a request for it there gets 404", exc)
+            return
+        session.shared_at, session.shelf_key = time.monotonic(), key
+
+    def _still_shared(self, session: HttpSession) -> bool:
+        """Whether the shelf still holds ``session`` (a shelf that cannot be read is given the benefit)."""
+        assert self.shelf is not None
+        try:
+            return self.shelf.has_session(session.shelf_key)
+        except StateError:
+            return True
+
     def _revive(self, session_id: str, principal: Caller) -> HttpSession | None:
-        """The last run's session ``session_id``, open again, if it was kept and ``principal`` holds it."""
-        if not self.saved:
-            return None
+        """The session ``session_id``, open again, if the last run kept it or another instance shared it,
+        and ``principal`` holds it."""
         key = saved_sessions.id_hash(session_id)
-        saved = self.saved.get(key)
+        kept = self.saved.get(key)
+        saved = kept or self._shelved(key)
         if saved is None or not secrets.compare_digest(saved.binding, principal.binding):
-            return None
-        del self.saved[key]
+            return None  # a foreign credential takes nothing away from the session's holder
+        self.saved.pop(key, None)
         idle = saved.idle_now(time.time())
+        if idle > self.idle_timeout:
+            return None
         session = HttpSession(session_id, saved.binding, saved.client, saved.protocol(),
                               last_seen=time.monotonic() - idle, survives_restart=True)
         self._add(session)
+        if kept is not None:
+            self.share(session)  # kept by this instance's last run: now for the others too
+        elif self.shelf is not None:
+            session.shared_at, session.shelf_key = time.monotonic(), key
         return session
+
+    def _shelved(self, key: str) -> SavedSession | None:
+        if self.shelf is None:
+            return None
+        try:
+            record = self.shelf.session(key)
+        except StateError as exc:
+            log.warning("the shared sessions cannot be read (%s): answering 404", exc)
+            return None
+        return None if record is None else saved_sessions.shelved(record)
 
     def keep(self) -> dict[str, SavedSession]:
         """What a graceful stop writes so the next start serves these sessions again: the open
@@ -195,10 +247,15 @@ class SessionStore:
                     kept[found[0]] = found[1]
         return kept
 
-    def remove(self, session_id: str) -> bool:
+    def remove(self, session_id: str, unshare: bool = True) -> bool:
+        """End a session; it leaves the shelf too (``unshare``), unless this instance is only stopping
+        (``close_all``): then another instance serves it next."""
         session = self._sessions.pop(session_id, None)
         if session is None:
             return False
+        if unshare and self.shelf is not None and session.shelf_key:
+            with contextlib.suppress(StateError):
+                self.shelf.drop_session(session.shelf_key)
         for group in self._groups_of(session):
             mine = self._groups.get(group)
             if mine is not None:
@@ -229,7 +286,7 @@ class SessionStore:
 
     def close_all(self) -> None:
         for session_id in list(self._sessions):
-            self.remove(session_id)
+            self.remove(session_id, unshare=False)
 
     def _expired(self, session: HttpSession, now: float) -> bool:
         return session.readers == 0 and now - session.last_seen > self.idle_timeout
