@@ -127,6 +127,7 @@ class Nginx:
     read_timeout: str = "3600s"
     send_timeout: str = "3600s"
     edit: Callable[[str], str] | None = None
+    more_upstreams: tuple[int, ...] = ()  # further instances, behind the one site
     hostname: str = HOSTNAME
     address: str = LOOPBACK
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
@@ -144,7 +145,7 @@ class Nginx:
         """The shipped site, rendered for this test (and edited, if asked)."""
         site = Site(
             public_url=self.base_url,
-            upstream=f"{LOOPBACK}:{self.upstream_port}",
+            upstream=tuple(f"{LOOPBACK}:{port}" for port in (self.upstream_port, *self.more_upstreams)),
             https_listen=(f"{self.address}:{self.https_port}",),
             http_listen=(f"{self.address}:{self.http_port}",),
             certificate=str(self.tls.certificate),

@@ -24,7 +24,7 @@ class Site:
     """What differs between one nginx site for vpsmcp and another."""
 
     public_url: str
-    upstream: str
+    upstream: str | tuple[str, ...]  # host:port of each instance
     https_listen: tuple[str, ...]
     http_listen: tuple[str, ...]
     certificate: str
