@@ -266,3 +266,33 @@ def test_named_instances_share_codes_and_sessions(tmp_path: Path) -> None:
         one.stop()
         two.stop()
     assert "Traceback" not in one.output() + two.output()
+
+
+def test_a_store_that_cannot_be_read_is_503_for_the_request_not_a_refused_token(tmp_path: Path) -> None:
+    from vpsmcp.errors import TokenRefused, TransportError
+    from vpsmcp.oauth.bearer import BearerGate
+    from vpsmcp.oauth.resources import Resources
+
+    store = SqliteStore(tmp_path / "db", create=True)
+    store.save_family(family("f9", access={digest("t9"): time.time() + 60}))
+    gate = BearerGate(store, Resources.of("https://x"), lambda: ["mcp:read"])
+    assert gate.admit({"authorization": "Bearer t9"}, "/mcp").token_id == "f9"
+    store._db.close()  # as good as a database gone away under the server
+    with pytest.raises(TransportError) as info:
+        gate.admit({"authorization": "Bearer t0"}, "/mcp")
+    assert info.value.status == 503 and info.value.headers["Retry-After"] == "5"
+    assert not isinstance(info.value, TokenRefused)
+
+
+def test_failed_logins_brake_on_every_instance(tmp_path: Path) -> None:
+    from vpsmcp.oauth.owner import FREE_ATTEMPTS, SharedLoginLimiter
+
+    one = SharedLoginLimiter(SqliteStore(tmp_path / "db", create=True))
+    two = SharedLoginLimiter(SqliteStore(tmp_path / "db"))
+    for _ in range(FREE_ATTEMPTS):
+        assert two.wait("198.51.100.4") == 0.0
+        one.failed("198.51.100.4")
+    assert two.wait("198.51.100.4") > 0.0, "guesses spread over instances brake as one"
+    assert two.wait("198.51.100.5") == 0.0
+    two.succeeded("198.51.100.4")
+    assert one.wait("198.51.100.4") == 0.0

@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from vpsmcp.errors import ScopeRequired, TokenRefused
+from vpsmcp.errors import ScopeRequired, StateError, TokenRefused, TransportError
+from vpsmcp.logs import log
 from vpsmcp.oauth.records import digest
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import OAuthStore
 from vpsmcp.protocol.caller import Caller
-from vpsmcp.protocol.jsonrpc import UNAUTHORIZED
+from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, UNAUTHORIZED
 
 
 class BearerGate:
@@ -35,11 +36,16 @@ class BearerGate:
             raise self.challenge(resource, sent="authorization" in headers)
         token_digest = digest(token)
         now = time.time()
-        self.store.refresh(now)
-        family = self.store.by_access(token_digest)
-        if family is None:  # perhaps made a moment ago by `vpsmcp tokens create`
-            self.store.refresh(now, force=True)
+        try:
+            self.store.refresh(now)
             family = self.store.by_access(token_digest)
+            if family is None:  # perhaps made a moment ago by `vpsmcp tokens create`
+                self.store.refresh(now, force=True)
+                family = self.store.by_access(token_digest)
+        except StateError as exc:  # the store cannot be read now: this request waits, the token is not refused
+            log.error("bearer check: %s", exc)
+            raise TransportError(503, INTERNAL_ERROR, "Service Unavailable: the token store cannot be read now; "
+                                 "retry shortly", headers={"Retry-After": "5"}) from None
         if family is None or family.revoked_at is not None or family.access.get(token_digest, 0.0) <= now:
             raise self.challenge(resource, "The access token is invalid, expired or revoked")
         if not self.resources.accepts(family.resource):

@@ -23,6 +23,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from vpsmcp.atomic import write_atomic
 from vpsmcp.errors import PageError, StateError
@@ -83,23 +84,25 @@ class OwnerPassword:
             raise StateError(f"{self.path}: unreadable password record ({exc}); set it again with 'vpsmcp passwd'") from None
 
 
+def delay_after(count: int) -> float:
+    """Seconds an address with ``count`` failures waits after its last before trying again."""
+    return 0.0 if count < FREE_ATTEMPTS else min(MAX_DELAY, 2.0 ** (count - FREE_ATTEMPTS))
+
+
 @dataclass(slots=True)
 class LoginLimiter:
-    """Failed attempts per client address, with exponential back-off."""
+    """Failed attempts per client address, with exponential back-off, in this process."""
 
     failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def wait(self, address: str, now: float | None = None) -> float:
         """Seconds ``address`` must still wait before trying again (0: may try)."""
         count, last = self.failures.get(address, (0, 0.0))
-        if count < FREE_ATTEMPTS:
-            return 0.0
-        delay = min(MAX_DELAY, 2.0 ** (count - FREE_ATTEMPTS))
-        return max(0.0, last + delay - (time.monotonic() if now is None else now))
+        return max(0.0, last + delay_after(count) - (time.time() if now is None else now))
 
     def failed(self, address: str) -> None:
         count, _ = self.failures.get(address, (0, 0.0))
-        self.failures[address] = (count + 1, time.monotonic())
+        self.failures[address] = (count + 1, time.time())
         if len(self.failures) > 10_000:  # bounded memory under a spray of addresses
             oldest = min(self.failures, key=lambda a: self.failures[a][1])
             del self.failures[oldest]
@@ -108,12 +111,38 @@ class LoginLimiter:
         self.failures.pop(address, None)
 
 
+@runtime_checkable
+class FailureShelf(Protocol):
+    """Where instances sharing a store count failed logins (``sqlite_store.SqliteStore``)."""
+
+    def login_failures(self, address: str) -> tuple[int, float]: ...
+    def login_failed(self, address: str, now: float) -> None: ...
+    def login_succeeded(self, address: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLoginLimiter:
+    """``LoginLimiter`` counted in the shared store: guesses spread over instances brake as one."""
+
+    shelf: FailureShelf
+
+    def wait(self, address: str, now: float | None = None) -> float:
+        count, last = self.shelf.login_failures(address)
+        return max(0.0, last + delay_after(count) - (time.time() if now is None else now))
+
+    def failed(self, address: str) -> None:
+        self.shelf.login_failed(address, time.time())
+
+    def succeeded(self, address: str) -> None:
+        self.shelf.login_succeeded(address)
+
+
 @dataclass(frozen=True, slots=True)
 class OwnerLogin:
     """The owner password behind the brake: the one check the consent page and the status page share."""
 
     password: OwnerPassword
-    limiter: LoginLimiter
+    limiter: LoginLimiter | SharedLoginLimiter
 
     async def attempt(self, address: str, typed: str) -> None:
         """Return when ``typed`` is the owner's password; else raise ``PageError`` (429 while the

@@ -22,7 +22,7 @@ from vpsmcp.oauth.authorization import InvalidTargetError, Lifetimes, OwnerGrant
 from vpsmcp.oauth.cimd import MIN_TTL, CimdResolver, FetchFailed, is_metadata_url
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
-from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword
+from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword, SharedLoginLimiter
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.records import Client
 from vpsmcp.oauth.resources import Resources
@@ -47,7 +47,7 @@ class AuthorizationService:
     registration_ttl: float
     cimd: CimdResolver
     cimd_offer: CimdOffer
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: LoginLimiter | SharedLoginLimiter = field(default_factory=LoginLimiter)
     registration_limits: tuple[RateLimit, RateLimit] = field(
         default_factory=lambda: (RateLimit(30, REGISTRATION_WINDOW), RateLimit(300, REGISTRATION_WINDOW)))
     max_unused: int = 500

@@ -15,7 +15,7 @@ from vpsmcp.oauth.cimd import CimdResolver
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.codes import CodeShelf, SharedCodeBook
 from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
-from vpsmcp.oauth.owner import OwnerPassword
+from vpsmcp.oauth.owner import FailureShelf, LoginLimiter, OwnerPassword, SharedLoginLimiter
 from vpsmcp.oauth.rate_limit import RateLimit
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.service import REGISTRATION_WINDOW, AuthorizationService
@@ -43,6 +43,7 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
         max_unused=auth.max_unused_registrations,
         cimd_offer=CimdOffer(auth.client_metadata, auth.client_metadata_probe, cimd),
         events=events,
+        limiter=SharedLoginLimiter(store) if isinstance(store, FailureShelf) else LoginLimiter(),
     )
     if isinstance(store, CodeShelf):  # sqlite: a code approved on one instance is exchanged on any
         service.server.codes = SharedCodeBook(store)

@@ -35,7 +35,7 @@ from typing import Any
 from vpsmcp.errors import StateError
 from vpsmcp.oauth.records import Client, Family
 
-SCHEMA_VERSION = 2  # 2: codes and sessions shared by instances
+SCHEMA_VERSION = 2  # 2: codes, sessions and failed logins shared by instances
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's transaction
 CACHE_LIMIT = 50_000  # token digests cached; past it the cache starts over
 SCHEMA = """
@@ -69,12 +69,19 @@ CREATE TABLE IF NOT EXISTS codes (
     forget_at REAL NOT NULL,  -- a spent code is remembered until then, with the grant it produced
     grant_id TEXT
 );
+CREATE TABLE IF NOT EXISTS login_failures (
+    address TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    last REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (last);
 CREATE TABLE IF NOT EXISTS sessions (
     id_hash TEXT PRIMARY KEY,  -- SHA-256 of a handshake-era session id, never the id
     saved_at REAL NOT NULL,
     record TEXT NOT NULL
 );
 """
+FAILURE_MEMORY = 3_600.0  # failed logins older than this are forgotten (the brake's longest wait is 15 min)
 SESSION_MEMORY = 86_400.0  # a shared session not written again for a day is dropped at the next sweep
 
 
@@ -238,6 +245,21 @@ class SqliteStore:
         with self.transaction():
             self._execute("DELETE FROM codes WHERE (record IS NOT NULL AND expires_at <= ?) OR "
                           "(record IS NULL AND forget_at <= ?)", now, now)
+
+    # -- failed owner logins, counted for every instance (owner.SharedLoginLimiter) ----------------
+    def login_failures(self, address: str) -> tuple[int, float]:
+        row = self._one("SELECT count, last FROM login_failures WHERE address = ?", address)
+        return (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+
+    def login_failed(self, address: str, now: float) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM login_failures WHERE last < ?", now - FAILURE_MEMORY)
+            self._execute("INSERT INTO login_failures VALUES (?, 1, ?) ON CONFLICT (address) DO UPDATE "
+                          "SET count = count + 1, last = excluded.last", address, now)
+
+    def login_succeeded(self, address: str) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM login_failures WHERE address = ?", address)
 
     # -- handshake-era sessions, for every instance (saved_sessions.SessionShelf) ----------------
     def put_session(self, key: str, record: dict[str, Any], saved_at: float) -> None:
