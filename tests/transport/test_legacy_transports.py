@@ -99,3 +99,12 @@ def test_a_message_over_the_body_limit_is_413_and_the_session_lives_on(srv: Serv
         assert ping.status_code == 202
         assert json.loads(next(line for line in lines if line.startswith("data: "))[6:]) == \
             {"jsonrpc": "2.0", "id": 7, "result": {}}
+
+
+def test_ws_without_the_upgrade_says_it_is_missing(srv: ServerProcess) -> None:
+    """What a proxy that drops Upgrade delivers: 426 naming the headers, not a 404 that reads as 'not offered'."""
+    plain = httpx.get(srv.url + "/ws", timeout=10)
+    assert plain.status_code == 426 and plain.headers["upgrade"] == "websocket", plain.text
+    assert "pass the Upgrade and Connection headers" in plain.json()["error"]["message"]
+    posted = httpx.post(srv.url + "/ws", content=b"{}", timeout=10)
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET"

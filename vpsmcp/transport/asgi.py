@@ -41,7 +41,7 @@ App = Callable[[Any, Any, Any], Awaitable[None]]  # ASGI: (scope, receive, send)
 MCP = frozenset({paths.MCP, paths.MCP + "/"})
 SSE = frozenset({paths.SSE, paths.SSE + "/"})
 MESSAGES = frozenset({paths.MESSAGES, paths.MESSAGES + "/"})
-HTTP_PATHS = MCP | SSE | MESSAGES
+HTTP_PATHS = MCP | SSE | MESSAGES | {paths.WS}  # /ws over plain HTTP: 426, the upgrade did not arrive
 ALLOW = {"Allow": "DELETE, GET, OPTIONS, POST"}  # of /mcp
 INTERNAL = b'{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":"Internal error"}}' % INTERNAL_ERROR
 
@@ -87,6 +87,8 @@ class McpApp:
                 return await self._mcp(method, scope, body)
             if path in SSE:
                 return await self._sse(method, scope, body)
+            if path == paths.WS:
+                return await _not_upgraded(method, body)
             return await self._messages(method, scope, body)
         except TransportError as exc:
             return answer_of(exc)
@@ -117,6 +119,17 @@ class McpApp:
             return await _not_served(method, body, {"Allow": "OPTIONS, POST"})
         session_id = parse_qs(scope["query_string"].decode("latin-1")).get("session_id", [None])[0]
         return await legacy_sse.post_message(self.endpoint, HeaderMap.of(scope["headers"]), session_id, body)
+
+
+async def _not_upgraded(method: str, body: Body) -> Answer:
+    """``/ws`` reached without the upgrade (a proxy that drops ``Upgrade``, or a plain client): 426
+    says what is missing (RFC 9110 §15.5.22); the doctor reads it as the proxy's doing."""
+    if method != "GET":
+        return await _not_served(method, body, {"Allow": "GET"})
+    await body.drain()
+    raise TransportError(426, INVALID_REQUEST, "Upgrade Required: /ws speaks MCP over WebSocket; send the "
+                         "upgrade (a proxy in between must pass the Upgrade and Connection headers)",
+                         headers={"Upgrade": "websocket", "Connection": "Upgrade"})
 
 
 async def _not_served(method: str, body: Body, allow: dict[str, str]) -> Answer:
