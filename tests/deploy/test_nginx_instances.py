@@ -85,3 +85,94 @@ def test_a_session_outlives_the_instance_that_held_it(tmp_path: Path) -> None:
     assert mcp_posts(survivor) >= before + 1 and before >= CALLS // 2, "the second half went on in the other"
     for server in instances:
         assert "Traceback" not in server.output(), server.output()
+
+
+GRANTS = 10
+CLIENTS = 50
+SECONDS = 30.0
+KILL_AT = 10.0
+
+
+def test_kill_9_of_one_instance_under_traffic_loses_no_token(tmp_path: Path) -> None:
+    """50 clients for 30 s through nginx — tool calls, and refreshes with rotation on 10 grants —
+    and one instance SIGKILLed a third of the way: errors only for what was in flight on it,
+    then every token a client holds still works, and every grant still refreshes."""
+    import threading
+    import time
+
+    import httpx
+
+    from tests.helpers.oauth_flow import Registered, grant, refresh
+    from tests.helpers.oauth_server import call_tool, tool_text
+
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n[auth]\ntrusted_proxies = ["127.0.0.1"]\n'
+                      "registrations_per_address = 1000\nregistrations_overall = 1000\n")
+    set_password(tmp_path / "state", PASSWORD)
+    tls = TlsFiles.make(tmp_path / "tls")
+    https_port = free_port()
+    public_url = f"https://{HOSTNAME}:{https_port}"
+    instances = [serve_from_checkout(tmp_path, "--public-url", public_url, "--config", str(config),
+                                     "--instance", name).start() for name in ("a", "b")]
+    ports = [int(server.url.rsplit(":", 1)[1]) for server in instances]
+    nginx = Nginx(tmp_path / "nginx", tls, https_port, ports[0], more_upstreams=(ports[1],))
+    grants: list[tuple[Registered, dict[str, str]]] = []
+    lock = threading.Lock()
+    errors: list[tuple[float, str]] = []
+    served: list[int] = [0] * CLIENTS  # requests answered, per client
+    done = threading.Event()
+    started = time.monotonic()
+    killed_at: list[float] = []
+
+    def client(n: int) -> None:
+        with nginx.client(timeout=10) as http:
+            while not done.is_set():
+                slot = n % GRANTS
+                try:
+                    if n < GRANTS:  # the grant's owner: rotate, and keep what came back
+                        answer = refresh(http, public_url, grants[slot][0], grants[slot][1]["refresh_token"])
+                        if answer.status_code != 200:
+                            raise AssertionError(f"refresh: HTTP {answer.status_code} {answer.text[:200]}")
+                        with lock:
+                            grants[slot] = (grants[slot][0], answer.json())
+                    else:
+                        called = call_tool(public_url, grants[slot][1]["access_token"], http=http)
+                        if tool_text(called) != "hi":
+                            raise AssertionError(f"tools/call: HTTP {called.status_code} {called.text[:200]}")
+                except (httpx.HTTPError, AssertionError, KeyError, ValueError) as exc:
+                    errors.append((time.monotonic() - started, f"client {n}: {exc}"))
+                else:
+                    served[n] += 1
+                time.sleep(0.05)
+
+    try:
+        nginx.start()
+        with resolving():
+            with nginx.client(timeout=10) as http:
+                grants.extend(grant(http, public_url, PASSWORD) for _ in range(GRANTS))
+            threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(CLIENTS)]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            time.sleep(KILL_AT)
+            instances[0].proc.kill()  # type: ignore[union-attr]  # SIGKILL, mid-traffic
+            killed_at.append(time.monotonic() - started)
+            time.sleep(SECONDS - KILL_AT)
+            done.set()
+            for thread in threads:
+                thread.join(30)
+            with nginx.client(timeout=10) as http:
+                for registered, token in grants:  # what each client holds now
+                    assert tool_text(call_tool(public_url, token["access_token"], http=http)) == "hi"
+                    assert refresh(http, public_url, registered, token["refresh_token"]).status_code == 200
+    finally:
+        nginx.stop()
+        for server in instances:
+            server.stop()
+    late = [(t, e) for t, e in errors if not killed_at[0] <= t <= killed_at[0] + 2.0]
+    assert not late, f"errors away from the kill at {killed_at[0]:.1f} s: {late[:5]}"
+    assert len(errors) <= CLIENTS, errors[:5]  # at most the requests in flight on the killed instance
+    assert all(served), f"a client got nothing through: {served}"
+    print(f"[kill -9] {sum(served)} requests answered by 2 then 1 instance(s) in {SECONDS:.0f} s; "
+          f"{len(errors)} failed, all within 2 s of the kill at {killed_at[0]:.1f} s")
+    assert "Traceback" not in instances[1].output(), instances[1].output()
