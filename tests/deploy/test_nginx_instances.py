@@ -1,4 +1,4 @@
-"""Two vpsmcp instances on one state directory behind the shipped nginx site, as `--instances 2` deploys them.
+"""Two vpsmcp instances on one state directory behind the shipped nginx site, one `server` line each.
 
 The official SDK client logs in through nginx — its OAuth requests spread
 over both instances — and then, in one handshake-era session, calls a tool
