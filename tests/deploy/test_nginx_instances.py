@@ -176,3 +176,44 @@ def test_kill_9_of_one_instance_under_traffic_loses_no_token(tmp_path: Path) -> 
     print(f"[kill -9] {sum(served)} requests answered by 2 then 1 instance(s) in {SECONDS:.0f} s; "
           f"{len(errors)} failed, all within 2 s of the kill at {killed_at[0]:.1f} s")
     assert "Traceback" not in instances[1].output(), instances[1].output()
+
+
+def test_legacy_sse_stream_and_its_posts_meet_in_one_instance(tmp_path: Path) -> None:
+    """/sse's stream lives in the instance that opened it; its /messages POSTs carry no session header,
+    so the site keeps them together by client address. Four streams: by chance alone, all four would
+    find their instance one time in sixteen."""
+    import json
+
+    from tests.helpers.oauth_flow import obtain_token
+
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text(f'[plugins]\nmodules = ["{PLUGIN}"]\n')
+    set_password(tmp_path / "state", PASSWORD)
+    tls = TlsFiles.make(tmp_path / "tls")
+    https_port = free_port()
+    public_url = f"https://{HOSTNAME}:{https_port}"
+    instances = [serve_from_checkout(tmp_path, "--public-url", public_url, "--config", str(config),
+                                     "--instance", name).start() for name in ("a", "b")]
+    ports = [int(server.url.rsplit(":", 1)[1]) for server in instances]
+    nginx = Nginx(tmp_path / "nginx", tls, https_port, ports[0], more_upstreams=(ports[1],))
+    try:
+        nginx.start()
+        with resolving():
+            token = obtain_token(public_url, PASSWORD, verify=nginx.ssl_context())
+            auth = {"authorization": f"Bearer {token}"}
+            for n in range(4):
+                with nginx.client(timeout=10) as http, http.stream("GET", "/sse", headers=auth) as stream:
+                    lines = stream.iter_lines()
+                    assert next(lines) == "event: endpoint"
+                    endpoint = next(lines)[len("data: "):]
+                    with nginx.client(timeout=10) as poster:  # a connection of its own, as clients make
+                        posted = poster.post(endpoint, headers=auth, json={"jsonrpc": "2.0", "id": n, "method": "ping"})
+                    assert posted.status_code == 202, (n, posted.status_code, posted.text)
+                    answer = next(line for line in lines if line.startswith("data: "))
+                    assert json.loads(answer[len("data: "):]) == {"jsonrpc": "2.0", "id": n, "result": {}}
+    finally:
+        nginx.stop()
+        for server in instances:
+            server.stop()
+    for server in instances:
+        assert "Traceback" not in server.output(), server.output()
