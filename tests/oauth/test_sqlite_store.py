@@ -296,3 +296,21 @@ def test_failed_logins_brake_on_every_instance(tmp_path: Path) -> None:
     assert two.wait("198.51.100.5") == 0.0
     two.succeeded("198.51.100.4")
     assert one.wait("198.51.100.4") == 0.0
+
+
+def test_a_shared_session_carries_its_log_level_and_subscriptions_to_another_instance(tmp_path: Path) -> None:
+    from vpsmcp.protocol.caller import Caller
+    from vpsmcp.transport.sessions import SessionStore
+
+    caller = Caller(client_id="c1", token_id="f1", scopes=frozenset({"mcp:read"}))
+    one = SessionStore(60, 10, shelf=SqliteStore(tmp_path / "db", create=True))
+    two = SessionStore(60, 10, shelf=SqliteStore(tmp_path / "db"))
+    session = one.create(caller, survives_restart=True)
+    session.protocol.version = "2025-11-25"
+    one.share(session)
+    session.protocol.log_level = "debug"
+    session.protocol.subscriptions.add("test://watched")
+    one.changed(session)
+    one.get(session.id, caller)  # the next request: the change is made by now, and goes to the shelf
+    there = two.get(session.id, caller)
+    assert (there.protocol.log_level, there.protocol.subscriptions) == ("debug", {"test://watched"})

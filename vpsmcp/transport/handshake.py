@@ -40,6 +40,8 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
         raise TransportError(400, INVALID_REQUEST, f"batches are not allowed in version {session.protocol.version}")
     requests = [m for m in messages if isinstance(m, Request)]
     ep.authorize(principal, requests, paths.MCP)
+    if any(r.method in SESSION_STATE for r in requests):
+        ep.sessions.changed(session)  # what the other instances hold of it is put there again
     for message in messages:
         receive(session, message)
     if not requests:
@@ -55,6 +57,9 @@ async def post(ep: Endpoint, headers: HeaderMap, messages: list[Message], batch:
     session.keep(stream)
     priming = RETRY_MS if at_least(session.protocol.version, "2025-11-25") else None
     return event_stream(_reading(session, relay(stream, ep.heartbeat, ids=True, priming_retry_ms=priming)))
+
+
+SESSION_STATE = frozenset({"logging/setLevel", "resources/subscribe", "resources/unsubscribe"})  # change a session
 
 
 async def get(ep: Endpoint, headers: HeaderMap, principal: Caller) -> Answer:

@@ -195,6 +195,12 @@ class SessionStore:
             return
         session.shared_at, session.shelf_key = time.monotonic(), key
 
+    def changed(self, session: HttpSession) -> None:
+        """``session``'s state is changing (log level, subscriptions): the shelf gets it again at its next
+        request, once the change is made."""
+        if session.shelf_key:
+            session.shared_at = -1e9
+
     def _still_shared(self, session: HttpSession) -> bool:
         """Whether the shelf still holds ``session`` (a shelf that cannot be read is given the benefit)."""
         assert self.shelf is not None
