@@ -14,11 +14,14 @@ the CLI counts from the next request. ``transaction`` is ``BEGIN IMMEDIATE``:
 a token request holds the database's one write lock from reading the refresh
 token to storing its successor, so two processes can never both rotate it.
 
-Tables: ``clients`` (the record as JSON), ``families`` (the record as JSON,
-with the columns queries need), ``tokens`` (each access and refresh token's
-digest → its family). ``last_used_at`` is a column of its own, written by
-``flush`` without touching the record, so bookkeeping never overwrites a
-revocation another process made.
+Tables: ``clients`` (the record as JSON, and whether it holds a grant),
+``families`` (the record as JSON, with the columns queries need), ``tokens``
+(each access and refresh token's digest → its family). ``last_used_at`` is a
+column of its own, written by ``flush`` without touching the record, so
+bookkeeping never overwrites a revocation another process made. For instances
+that share the database: ``codes`` (``codes.SharedCodeBook``), ``sessions``
+(``saved_sessions.SessionShelf``, by id hash) and ``login_failures``
+(``owner.SharedLoginLimiter``).
 """
 
 from __future__ import annotations
