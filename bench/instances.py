@@ -15,7 +15,6 @@ Options: ``--rounds`` (default 3), ``--seconds`` per run (default 5), ``--connec
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -26,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from load import MARKER, Sample
+from load import Sample, sample_of
 from oauth_login import obtain_token, set_password
 from servers import Server, _env, vpsmcp_server
 from setup_env import BENCH, ROOT, SetupError, venv_python, wrk_path
@@ -94,13 +93,8 @@ def nginx_bin() -> str:
 def wrk_run(wrk: str, url: str, token: str, connections: int, seconds: float) -> Sample:
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "--latency", "-s", str(LUA), url,
             "--", token]
-    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((t for t in result.stdout.splitlines() if t.startswith(MARKER)), None)
-    if result.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stdout[-2000:]} {result.stderr[-2000:]}")
-    data = json.loads(line[len(MARKER):])
-    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return Sample(data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1e3, data["p99_us"] / 1e3, errors)
+    return sample_of(subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=seconds + 60))
 
 
 def main(argv: list[str] | None = None) -> int:

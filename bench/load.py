@@ -54,6 +54,11 @@ def run_wrk(
         # One wrk thread: it is an event loop, and it has one core to itself (the server has the other).
         preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
     )
+    return sample_of(result)
+
+
+def sample_of(result: subprocess.CompletedProcess[str]) -> Sample:
+    """The ``BENCH-RESULT`` line a wrk script's ``done`` printed, as a ``Sample``."""
     line = next((text for text in result.stdout.splitlines() if text.startswith(MARKER)), None)
     if result.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.helpers.oauth_flow import REDIRECT_URI
-from tests.helpers.support import ROOT, ServerProcess, serve_from_checkout
+from tests.helpers.support import ROOT, ServerProcess, clean_env, serve_from_checkout
 
 PLUGIN = ROOT / "tests" / "plugins" / "scoped_plugin.py"
 META = "io.modelcontextprotocol/"
@@ -38,6 +40,14 @@ def oauth_server(tmp: Path, auth: str = "", *args: str) -> ServerProcess:
         f"[plugins]\nmodules = [{json.dumps(str(PLUGIN))}]\n[auth]\ntrusted_proxies = [\"127.0.0.1\"]\n{limits}{auth}\n"
     )
     return serve_from_checkout(tmp, "--config", str(config), *args)
+
+
+def serve_refused(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A ``serve`` on ``tmp``'s state expected to refuse to start: what it printed, and its exit status."""
+    return subprocess.run(
+        [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state"), *args],
+        capture_output=True, text=True, timeout=30, env=clean_env(tmp), cwd=tmp,
+    )
 
 
 def call_tool(url: str, token: str | None, tool: str = "echo", arguments: dict[str, Any] | None = None,

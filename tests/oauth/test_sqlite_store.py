@@ -18,9 +18,22 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers.oauth_flow import grant, password_from, refresh
-from tests.helpers.oauth_server import call_tool, oauth_server, tool_text
+from tests.helpers.oauth_flow import (
+    authorize_params,
+    code_from,
+    consent_form,
+    consent_page,
+    exchange,
+    grant,
+    password_from,
+    pkce_pair,
+    refresh,
+    register,
+    submit,
+)
+from tests.helpers.oauth_server import call_tool, oauth_server, serve_refused, tool_text
 from tests.helpers.support import clean_env
+from tests.helpers.trace_support import MCP_HEADERS
 from vpsmcp.errors import StateError
 from vpsmcp.oauth.file_store import FileStore
 from vpsmcp.oauth.records import Client, Family, digest
@@ -187,10 +200,7 @@ def test_two_instances_share_logins_and_refuse_a_replay_whichever_sees_it(tmp_pa
 
 def test_a_second_instance_without_a_name_is_refused_naming_the_setting(tmp_path: Path) -> None:
     with oauth_server(tmp_path) as first:
-        second = subprocess.run(
-            [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp_path / "state"),
-             "--config", str(tmp_path / "vpsmcp.toml")],
-            capture_output=True, text=True, timeout=30, env=clean_env(tmp_path), cwd=tmp_path)
+        second = serve_refused(tmp_path, "--config", str(tmp_path / "vpsmcp.toml"))
         assert httpx.get(first.url + "/healthz").status_code == 200  # the first goes on
     assert second.returncode != 0 and "Traceback" not in second.stderr, second.stderr
     assert "another vpsmcp is writing the audit log" in second.stderr and "--instance NAME" in second.stderr
@@ -209,8 +219,7 @@ def test_a_client_whose_last_grant_is_swept_counts_as_unused_again(tmp_path: Pat
 
 
 def mcp_headers(token: str, session_id: str = "") -> dict[str, str]:
-    headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream",
-               "content-type": "application/json"}
+    headers = {**MCP_HEADERS, "authorization": f"Bearer {token}"}
     if session_id:
         headers |= {"mcp-session-id": session_id, "mcp-protocol-version": "2025-11-25"}
     return headers
@@ -219,16 +228,6 @@ def mcp_headers(token: str, session_id: str = "") -> dict[str, str]:
 def test_named_instances_share_codes_and_sessions(tmp_path: Path) -> None:
     """The owner approves on one, the code is exchanged on the other; a session made on one is served by
     the other, and ended on it for both. What a balancer spreading requests needs."""
-    from tests.helpers.oauth_flow import (
-        authorize_params,
-        code_from,
-        consent_form,
-        consent_page,
-        exchange,
-        pkce_pair,
-        register,
-        submit,
-    )
 
     one = oauth_server(tmp_path, "", "--public-url", PUBLIC_URL, "--instance", "one").start()
     two = oauth_server(tmp_path, "", "--public-url", PUBLIC_URL, "--instance", "two").start()
@@ -314,3 +313,10 @@ def test_a_shared_session_carries_its_log_level_and_subscriptions_to_another_ins
     one.get(session.id, caller)  # the next request: the change is made by now, and goes to the shelf
     there = two.get(session.id, caller)
     assert (there.protocol.log_level, there.protocol.subscriptions) == ("debug", {"test://watched"})
+
+
+@pytest.mark.parametrize("name", ["Upper", "has space", "-dash-first", "x" * 33, "../up"])
+def test_a_bad_instance_name_stops_serve_naming_the_setting(tmp_path: Path, name: str) -> None:
+    refused = serve_refused(tmp_path, f"--instance={name}")
+    assert refused.returncode == 2 and "server.instance" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "state" / "instances").exists()

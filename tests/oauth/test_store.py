@@ -26,7 +26,7 @@ import pytest
 
 from tests.helpers.disk_support import fill, small_disk
 from tests.helpers.oauth_flow import Registered, grant, password_from, refresh
-from tests.helpers.oauth_server import call_tool, oauth_server, tool_text
+from tests.helpers.oauth_server import call_tool, oauth_server, serve_refused, tool_text
 from tests.helpers.support import ROOT, clean_env
 
 pytestmark = pytest.mark.slow
@@ -106,14 +106,6 @@ def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path:
     assert "Traceback" not in again.output(), again.output()
 
 
-def serve_once(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A ``serve`` expected to refuse to start."""
-    return subprocess.run(
-        [sys.executable, "-m", "vpsmcp", "serve", "--port", "0", "--state-dir", str(tmp / "state"), *args],
-        capture_output=True, text=True, timeout=30, env=clean_env(tmp), cwd=tmp,
-    )
-
-
 @pytest.mark.parametrize("content", [
     b"",
     b'{"format": 1, "clients": [',
@@ -132,7 +124,7 @@ def test_unreadable_store_stops_serve_naming_the_file_and_keeps_it(tmp_path: Pat
     store.write_bytes(content)
     config = tmp_path / "vpsmcp.toml"
     config.write_text('[store]\nbackend = "files"\n')
-    done = serve_once(tmp_path, "--config", str(config))
+    done = serve_refused(tmp_path, "--config", str(config))
     assert done.returncode != 0
     assert f"{store}: not a vpsmcp OAuth store" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "listening on" not in done.stderr, done.stderr
@@ -145,7 +137,7 @@ def test_an_unreadable_database_stops_serve_naming_it_and_keeps_it(tmp_path: Pat
     state.mkdir(mode=0o700)
     database = state / "oauth.sqlite3"
     database.write_bytes(content)
-    done = serve_once(tmp_path)
+    done = serve_refused(tmp_path)
     assert done.returncode != 0
     assert f"{database}: not a usable vpsmcp OAuth store" in done.stderr and "move it away" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "listening on" not in done.stderr, done.stderr
@@ -180,7 +172,7 @@ def test_a_read_only_state_directory_is_one_line_naming_it_and_the_fix(tmp_path:
     subprocess.run(["mount", "--bind", str(state), str(state)], check=True)
     try:
         subprocess.run(["mount", "-o", "remount,ro,bind", str(state)], check=True)
-        refused = serve_once(tmp_path)
+        refused = serve_refused(tmp_path)
     finally:
         subprocess.run(["umount", str(state)], check=False)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr, refused.stderr
