@@ -28,15 +28,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 
-# The runtime closure of quart + hypercorn + authlib + tomli-w, pinned.
+# The runtime closure of quart + hypercorn + authlib + tomli-w + redis, pinned.
 # Left out on purpose: cryptography and cffi (compiled; a zipapp cannot import
 # them) and joserfc, which imports cryptography; authlib's parts that need
-# them (JOSE, JWT, its RFC 7591 endpoint) are not used by vpsmcp.
+# them (JOSE, JWT, its RFC 7591 endpoint) are not used by vpsmcp. redis-py
+# without hiredis (compiled; redis-py parses replies in Python without it);
+# async-timeout is what redis.asyncio imports on Python < 3.11.3 (Debian 12).
 BUNDLE = (
     "quart==0.22.0",
     "hypercorn==0.18.0",
     "authlib==1.9.10",
     "tomli-w==1.2.0",
+    "redis==8.1.0",
+    "async-timeout==5.0.1",
     "aiofiles==25.1.0",
     "blinker==1.9.0",
     "click==8.5.1",

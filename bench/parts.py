@@ -127,7 +127,7 @@ def _vpsmcp_app(variant: str, tmp: Path) -> tuple[Any, str]:
     state = StateDir.open(tmp / "state")
     public_url = "http://127.0.0.1:9"
     token = new_secret("bench_")
-    store = open_store(config.store.backend, state.path)  # a token as the authorization server would have issued it
+    store = open_store(config.store, state.path)  # a token as the authorization server would have issued it
     now = time.time()
     store.save_family(Family("bench", "bench", ("mcp:read",), public_url + "/mcp", now, now + 86400,
                              access={digest(token): now + 86400}))

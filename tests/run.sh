@@ -118,6 +118,13 @@ command -v ip >/dev/null || fail "ip did not install (Debian package iproute2)"
 command -v chattr >/dev/null || fail "chattr did not install (Debian package e2fsprogs)"
 # --- end built-in tools -------------------------------------------------------
 
+# --- the redis store: Debian's redis-server, started by the tests themselves ---
+# tests/oauth/test_redis_store.py and the shared-store tests run it on a
+# loopback port of their own (tests/helpers/redis_support.py).
+command -v redis-server >/dev/null || apt_install "the redis store tests" redis-server
+command -v redis-server >/dev/null || fail "redis-server did not install (Debian package redis-server)"
+# --- end the redis store -------------------------------------------------------
+
 # --- status page: Debian's chromium renders it headless -----------------------
 # tests/test_status_page.py renders the owner's status page (no JavaScript) and
 # takes a screenshot of it with chromium --headless; it fails if chromium is missing.

@@ -89,6 +89,21 @@ def test_pyz_serves_and_stops_on_a_bare_python(pyz: Path, tmp_path: Path, python
     assert "Traceback" not in proc.output()
 
 
+def test_pyz_keeps_its_oauth_store_in_redis_on_debians_python(pyz: Path, tmp_path: Path, redis_url: str) -> None:
+    """redis-py from the pyz, on Debian 12's python3 (3.11.2: redis.asyncio imports async_timeout there)."""
+    import redis
+
+    (tmp_path / "vpsmcp.toml").write_text(f'[store]\nbackend = "redis"\nurl = "{redis_url}"\nprefix = "pyz"\n')
+    argv = [SYSTEM_PYTHON, "-I", str(pyz), "serve", "--port", "0", "--config", str(tmp_path / "vpsmcp.toml")]
+    with ServerProcess(argv, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, cwd=tmp_path) as proc:
+        registered = httpx.post(proc.url + "/register", json={"redirect_uris": ["http://127.0.0.1:9/cb"],
+                                                              "token_endpoint_auth_method": "none"})
+        assert registered.status_code == 201, registered.text
+    stored = redis.Redis.from_url(redis_url).get(f"pyz:client:{registered.json()['client_id']}")
+    assert stored is not None and not (tmp_path / ".local" / "share" / "vpsmcp" / "oauth.sqlite3").exists()
+    assert "Traceback" not in proc.output(), proc.output()
+
+
 def test_pyz_uses_shipped_bytecode_on_the_building_python_version(pyz: Path) -> None:
     code = f"import sys; sys.path.insert(0, {str(pyz)!r}); import vpsmcp.cli; print(vpsmcp.cli.__file__)"
     python = SYSTEM_PYTHON if sys.version_info[:2] == (3, 11) else sys.executable

@@ -35,3 +35,4 @@ def http() -> Iterator[httpx.Client]:
     """A client with its own cookie jar, at an address no other test uses (the login brake is per address)."""
     with httpx.Client(timeout=10, headers={"X-Forwarded-For": fresh_address()}) as client:
         yield client
+

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from vpsmcp.cli import main
+from vpsmcp.config.sections import StoreConfig
 from vpsmcp.oauth.owner import ITERATIONS, OwnerPassword
 from vpsmcp.oauth.records import Family
 from vpsmcp.oauth.store import open_store
@@ -60,18 +61,18 @@ def test_clients_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     client_id = re.search(r"client_id: (\S+)", out)
     assert client_id and re.search(r"client_secret \(shown only now\): \S{40,}", out)
-    stored = open_store("sqlite", state).client(client_id.group(1))
+    stored = open_store(StoreConfig(), state).client(client_id.group(1))
     assert stored is not None and stored.source == "cli" and str(stored.secret_digest) not in out
 
     assert run(state, "clients", "list") == 0
     listed = capsys.readouterr().out
     assert client_id.group(1) in listed and "My app (app.example)" in listed and "never" in listed
 
-    store = open_store("sqlite", state)
+    store = open_store(StoreConfig(), state)
     now = time.time()
     store.save_family(Family("g1", client_id.group(1), ("vps:read",), "https://x", now, now + 60))
     assert run(state, "clients", "remove", client_id.group(1)) == 0
-    reloaded = open_store("sqlite", state)
+    reloaded = open_store(StoreConfig(), state)
     assert reloaded.client(client_id.group(1)) is None
     family = reloaded.family("g1")
     assert family is not None and family.revoked_at is not None, "removing a client revokes its grants"
@@ -91,7 +92,7 @@ def test_bad_requests_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_tokens_list_shows_state_and_scopes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store = open_store("sqlite", StateDir.open(tmp_path / "s").path)
+    store = open_store(StoreConfig(), StateDir.open(tmp_path / "s").path)
     now = time.time()
     store.save_family(Family("live", "c1", ("vps:read", "mcp:read"), "https://x", now, now + 60))
     store.save_family(Family("gone", "c2", ("vps:exec",), "https://x", now, now + 60, revoked_at=now))

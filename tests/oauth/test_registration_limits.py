@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers.oauth_server import oauth_server
 from tests.helpers.support import ServerProcess
+from vpsmcp.config.sections import StoreConfig
 from vpsmcp.oauth.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ def register(server: ServerProcess, address: str, uri: str = "http://127.0.0.1:9
 
 def stored_clients(server: ServerProcess) -> list[dict[str, object]]:
     state = Path(server.argv[server.argv.index("--state-dir") + 1])
-    return [json.loads(json.dumps(c.to_json())) for c in open_store("sqlite", state).clients()]  # while it runs
+    return [json.loads(json.dumps(c.to_json())) for c in open_store(StoreConfig(), state).clients()]  # while it runs
 
 
 def test_limits_per_address_and_overall_answer_429_with_retry_after(server: ServerProcess) -> None:

@@ -83,9 +83,18 @@ BACKENDS = {"sqlite": "", "files": '\n[store]\nbackend = "files"'}  # extra conf
 TOKEN_OPERATIONS = 1000  # rotations and whole grants acknowledged before the SIGKILL
 
 
-@pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path: Path, backend: str) -> None:
-    server = oauth_server(tmp_path, BACKENDS[backend], "--public-url", PUBLIC_URL).start()
+def store_lines(backend: str, request: pytest.FixtureRequest) -> str:
+    if backend != "redis":
+        return BACKENDS[backend]
+    url = request.getfixturevalue("redis_url")
+    return f'\n[store]\nbackend = "redis"\nurl = "{url}"\nprefix = "{request.node.name}"'
+
+
+@pytest.mark.parametrize("backend", [*sorted(BACKENDS), "redis"])
+def test_every_token_received_before_a_sigkill_works_after_the_restart(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    lines = store_lines(backend, request)
+    server = oauth_server(tmp_path, lines, "--public-url", PUBLIC_URL).start()
     issuer = Issuer(server.url, password_from(server.output()))
     issuer.start()
     deadline = time.monotonic() + 90
@@ -95,7 +104,7 @@ def test_every_token_received_before_a_sigkill_works_after_the_restart(tmp_path:
     assert server.stop(signal.SIGKILL) == -signal.SIGKILL
     issuer.join()
 
-    with oauth_server(tmp_path, BACKENDS[backend], "--public-url", PUBLIC_URL) as again:
+    with oauth_server(tmp_path, lines, "--public-url", PUBLIC_URL) as again:
         with httpx.Client(timeout=10) as http:
             for _, token in issuer.rotated + issuer.granted:
                 assert tool_text(call_tool(again.url, token["access_token"], http=http)) == "hi"

@@ -65,6 +65,9 @@ def start_problems(config: Config, source: str, env: Mapping[str, str]) -> Confi
         errors.append(exc)
     if (problem := state_dir_problem(state_dir_of(config, env))) is not None:
         errors.append(ConfigError(source, "server.state_dir", problem))
+    if config.store.backend == "redis" and not config.store.url:
+        errors.append(ConfigError(source, "store.url", 'empty, but store.backend is "redis": name the server '
+                                  "(redis://127.0.0.1:6379/0)"))
     return ConfigErrors.of(errors)
 
 

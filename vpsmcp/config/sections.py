@@ -454,15 +454,36 @@ class ToolsConfig:
     )
 
 
+def _redis_url(value: str) -> str | None:
+    if value == "" or value.split("://", 1)[0] in ("redis", "rediss", "unix") and "://" in value:
+        return None
+    return "a redis://, rediss:// or unix:/// URL (or empty)"
+
+
+def _key_prefix(value: str) -> str | None:
+    if value and all(c.isascii() and c.isprintable() and c != " " for c in value):
+        return None
+    return "a key prefix of printable ASCII, no spaces"
+
+
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     """``[store]``: where the OAuth clients, grants and tokens are kept."""
 
-    backend: Literal["sqlite", "files"] = setting(
+    backend: Literal["sqlite", "files", "redis"] = setting(
         "sqlite",
         "sqlite: STATE_DIR/oauth.sqlite3, safe for several processes (an oauth.json found beside it moves in once); "
-        "files: STATE_DIR/oauth.json, rewritten whole on every change. Move between them with `vpsmcp store migrate`.",
+        "files: STATE_DIR/oauth.json, rewritten whole on every change; redis: the Redis or Valkey server at "
+        "store.url, shared by instances on several machines. Move between them with `vpsmcp store migrate`.",
     )
+    url: str = setting(
+        "",
+        "With backend = \"redis\": redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… for TLS, or "
+        "unix:///PATH/redis.sock[?db=N]. The password is never logged.",
+        _redis_url,
+    )
+    prefix: str = setting("vpsmcp", "With backend = \"redis\": the start of every key (PREFIX:…), so one "
+                          "server can hold several stores.", _key_prefix)
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ def add_commands(sub: Any) -> None:
     ssub = p.add_subparsers(title="actions", metavar="ACTION", required=True)
     q = ssub.add_parser("migrate", help="move every client, grant and token into the other backend (server stopped)")
     add_state_flags(q)
-    q.add_argument("--to", required=True, choices=["sqlite", "files"], help="the backend to move to")
+    q.add_argument("--to", required=True, type=_backend, metavar="sqlite|files|redis://…",
+                   help="the backend to move to: sqlite, files, or a Redis URL (the keys get [store] prefix)")
     q.set_defaults(command=_store_migrate)
 
 
@@ -97,7 +98,7 @@ def _passwd(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _store(args: argparse.Namespace, env: Mapping[str, str]) -> OAuthStore:
     config, state = open_state(args, env)
-    return open_store(config.store.backend, state.path)
+    return open_store(config.store, state.path)
 
 
 def _clients_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -160,7 +161,7 @@ def _tokens_create(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     scopes = [s for text in args.scope for s in text.split()]
     try:
         lifetime = personal.parse_lifetime(args.expires)
-        family, token = personal.create(open_store(config.store.backend, state.path), Resources.of(public_url).resource(paths.MCP),
+        family, token = personal.create(open_store(config.store, state.path), Resources.of(public_url).resource(paths.MCP),
                                         args.name, scopes, lifetime)
     except personal.PersonalTokenError as exc:
         raise UsageError(str(exc)) from None
@@ -183,13 +184,26 @@ def _tokens_revoke(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _backend(value: str) -> str:
+    if value in ("sqlite", "files") or value.split("://", 1)[0] in ("redis", "rediss", "unix") and "://" in value:
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: expected sqlite, files, or a redis://, rediss:// or unix:/// URL")
+
+
 def _store_migrate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, path = configured(args.config, env)
     _, state = open_state(args, env)
-    print(move(state.path, args.to))
-    if config.store.backend != args.to:
-        print(f"next: set [store] backend = \"{args.to}\" in {path or 'the config file (vpsmcp init writes one)'}, "
-              "then start vpsmcp again")
+    print(move(state.path, args.to, config.store))
+    where = path or "the config file (vpsmcp init writes one)"
+    if args.to in ("sqlite", "files"):
+        if config.store.backend != args.to:
+            print(f"next: set [store] backend = \"{args.to}\" in {where}, then start vpsmcp again")
+    elif config.store.backend != "redis" or config.store.url != args.to:
+        from vpsmcp.oauth.redis_store import shown
+
+        url = shown(args.to)
+        secret = " (the password where *** stands)" if url != args.to else ""
+        print(f"next: set [store] backend = \"redis\" and url = \"{url}\"{secret} in {where}, then start vpsmcp again")
     return 0
 
 

@@ -28,7 +28,7 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
                   events: AuthEvents = NO_AUTH_EVENTS) -> AuthorizationService:
     auth = runtime.config.auth
     cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
-    store = open_store(runtime.config.store.backend, runtime.state.path, move_files=True)
+    store = open_store(runtime.config.store, runtime.state.path, move_files=True)
     service = AuthorizationService(
         store=store,
         resources=Resources.of(runtime.public_url),
@@ -45,7 +45,7 @@ def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
         events=events,
         limiter=SharedLoginLimiter(store) if isinstance(store, FailureShelf) else LoginLimiter(),
     )
-    if isinstance(store, CodeShelf):  # sqlite: a code approved on one instance is exchanged on any
+    if isinstance(store, CodeShelf):  # sqlite, redis: a code approved on one instance is exchanged on any
         service.server.codes = SharedCodeBook(store)
     return service
 

@@ -1,8 +1,10 @@
-"""The sqlite backend: several processes on one database, moving in from the file store and back.
+"""The stores instances share (sqlite, redis): several connections on one store; sqlite moving in and back.
 
-Two ``SqliteStore`` objects on one file are two connections, as two processes
-have; the tests that need real processes run ``vpsmcp serve`` twice on one
-state directory and the CLI beside them.
+``connect()`` gives another connection to one store, as another process (or,
+for Redis, another machine) has: two ``SqliteStore`` objects on one file, or
+two ``RedisStore`` objects on Debian's redis-server under one key prefix. The
+tests that need real processes run ``vpsmcp serve`` twice on one state
+directory and the CLI beside them (test_redis_store.py: on two).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +38,24 @@ from tests.helpers.oauth_flow import (
 from tests.helpers.oauth_server import call_tool, oauth_server, serve_refused, tool_text
 from tests.helpers.support import clean_env
 from tests.helpers.trace_support import MCP_HEADERS
+from vpsmcp.config.sections import StoreConfig
 from vpsmcp.errors import StateError
 from vpsmcp.oauth.file_store import FileStore
 from vpsmcp.oauth.records import Client, Family, digest
+from vpsmcp.oauth.redis_store import RedisStore
 from vpsmcp.oauth.sqlite_store import SqliteStore
 from vpsmcp.oauth.store import move, open_store
 
 PUBLIC_URL = "http://localhost:8001"
+Connect = Callable[[], Any]  # another connection to the test's one store
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Connect:
+    if request.param == "sqlite":
+        return lambda: SqliteStore(tmp_path / "db", create=True)
+    url, prefix = request.getfixturevalue("redis_url"), f"t{uuid.uuid4().hex[:12]}"
+    return lambda: RedisStore(url, prefix)
 
 
 def family(family_id: str, client_id: str = "c1", **tokens: Any) -> Family:
@@ -48,8 +63,8 @@ def family(family_id: str, client_id: str = "c1", **tokens: Any) -> Family:
     return Family(family_id, client_id, ("mcp:read",), "https://x/mcp", now, now + 3600, **tokens)
 
 
-def test_a_revocation_by_another_process_counts_from_the_next_lookup(tmp_path: Path) -> None:
-    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+def test_a_revocation_by_another_process_counts_from_the_next_lookup(connect: Connect) -> None:
+    served, cli = connect(), connect()
     served.save_family(family("f1", access={digest("t1"): time.time() + 60}))
     seen = served.by_access(digest("t1"))
     assert seen is not None and seen.revoked_at is None  # now cached by the server
@@ -58,16 +73,16 @@ def test_a_revocation_by_another_process_counts_from_the_next_lookup(tmp_path: P
     assert again is not None and again.revoked_at is not None, "the cache must not outlive another's commit"
 
 
-def test_a_token_another_process_issued_is_found_at_once(tmp_path: Path) -> None:
-    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+def test_a_token_another_process_issued_is_found_at_once(connect: Connect) -> None:
+    served, cli = connect(), connect()
     assert served.by_access(digest("t2")) is None
     cli.save_family(family("f2", access={digest("t2"): time.time() + 60}))
     found = served.by_access(digest("t2"))
     assert found is not None and found.id == "f2"
 
 
-def test_a_rolled_back_transaction_leaves_memory_as_the_database_has_it(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db", create=True)
+def test_a_rolled_back_transaction_leaves_memory_as_the_store_has_it(connect: Connect) -> None:
+    store = connect()
     store.save_family(family("f3", live={digest("r1"): time.time()}))
     with pytest.raises(RuntimeError), store.transaction():
         held = store.by_refresh(digest("r1"))
@@ -78,9 +93,9 @@ def test_a_rolled_back_transaction_leaves_memory_as_the_database_has_it(tmp_path
     assert after is not None and digest("r1") in after.live
 
 
-def test_one_write_lock_serialises_two_processes_transactions(tmp_path: Path) -> None:
+def test_one_write_lock_serialises_two_processes_transactions(connect: Connect) -> None:
     """What a token request relies on: inside a transaction, nobody else commits."""
-    first, second = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+    first, second = connect(), connect()
     first.save_family(family("f4"))
     order: list[str] = []
     def write() -> None:
@@ -96,15 +111,15 @@ def test_one_write_lock_serialises_two_processes_transactions(tmp_path: Path) ->
     assert order == ["first", "second"]
 
 
-def test_last_use_times_never_overwrite_another_process_revocation(tmp_path: Path) -> None:
-    served, cli = SqliteStore(tmp_path / "db", create=True), SqliteStore(tmp_path / "db")
+def test_last_use_times_never_overwrite_another_process_revocation(connect: Connect) -> None:
+    served, cli = connect(), connect()
     served.save_family(family("f6", access={digest("t6"): time.time() + 60}))
     held = served.by_access(digest("t6"))
     assert held is not None
     served.touch(held, time.time())
     cli.revoke(lambda f: f.id == "f6")
     served.flush()
-    stored = SqliteStore(tmp_path / "db").family("f6")
+    stored = connect().family("f6")
     assert stored is not None and stored.revoked_at is not None and stored.last_used_at is not None
 
 
@@ -120,15 +135,15 @@ def test_migrate_moves_everything_both_ways_and_keeps_the_old_files(tmp_path: Pa
     files.save_family(family("f7", access={digest("a7"): time.time() + 60}, live={digest("r7"): time.time()},
                              retired={digest("old7"): (time.time(), True)}))
     before = json.loads((tmp_path / "oauth.json").read_text())
-    assert "moved 1 client(s), 1 grant(s)" in move(tmp_path, "sqlite")
+    assert "moved 1 client(s), 1 grant(s)" in move(tmp_path, "sqlite", StoreConfig())
     database = SqliteStore(tmp_path / "oauth.sqlite3")
     moved = database.by_refresh(digest("old7"))
     assert moved is not None and moved.retired[digest("old7")][1] is True and database.by_access(digest("a7"))
     assert (tmp_path / "oauth.json.migrated").exists() and not (tmp_path / "oauth.json").exists()
     database.close()
     with pytest.raises(StateError, match="exists already"):
-        move(tmp_path, "sqlite")
-    move(tmp_path, "files")
+        move(tmp_path, "sqlite", StoreConfig())
+    move(tmp_path, "files", StoreConfig())
     back = json.loads((tmp_path / "oauth.json").read_text())
     assert back["clients"] == before["clients"] and back["families"] == before["families"]
     assert (tmp_path / "oauth.sqlite3.migrated").exists() and not (tmp_path / "oauth.sqlite3").exists()
@@ -137,8 +152,8 @@ def test_migrate_moves_everything_both_ways_and_keeps_the_old_files(tmp_path: Pa
 def test_the_cli_keeps_to_a_file_store_until_serve_moves_it(tmp_path: Path) -> None:
     files = FileStore(tmp_path / "oauth.json")
     files.add_client(Client("c1", ("https://app.example/cb",)))
-    assert isinstance(open_store("sqlite", tmp_path), FileStore)  # a server of the version before may use it
-    moved = open_store("sqlite", tmp_path, move_files=True)
+    assert isinstance(open_store(StoreConfig(), tmp_path), FileStore)  # a server of the version before may use it
+    moved = open_store(StoreConfig(), tmp_path, move_files=True)
     assert isinstance(moved, SqliteStore) and moved.client("c1") is not None
 
 
@@ -206,8 +221,8 @@ def test_a_second_instance_without_a_name_is_refused_naming_the_setting(tmp_path
     assert "another vpsmcp is writing the audit log" in second.stderr and "--instance NAME" in second.stderr
 
 
-def test_a_client_whose_last_grant_is_swept_counts_as_unused_again(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db", create=True)
+def test_a_client_whose_last_grant_is_swept_counts_as_unused_again(connect: Connect) -> None:
+    store = connect()
     store.add_client(Client("c1", ("https://app.example/cb",)))
     store.add_client(Client("c2", ("https://app.example/cb",)))
     store.save_family(family("g1", "c1"))
@@ -283,11 +298,11 @@ def test_a_store_that_cannot_be_read_is_503_for_the_request_not_a_refused_token(
     assert not isinstance(info.value, TokenRefused)
 
 
-def test_failed_logins_brake_on_every_instance(tmp_path: Path) -> None:
+def test_failed_logins_brake_on_every_instance(connect: Connect) -> None:
     from vpsmcp.oauth.owner import FREE_ATTEMPTS, SharedLoginLimiter
 
-    one = SharedLoginLimiter(SqliteStore(tmp_path / "db", create=True))
-    two = SharedLoginLimiter(SqliteStore(tmp_path / "db"))
+    one = SharedLoginLimiter(connect())
+    two = SharedLoginLimiter(connect())
     for _ in range(FREE_ATTEMPTS):
         assert two.wait("198.51.100.4") == 0.0
         one.failed("198.51.100.4")
@@ -297,13 +312,13 @@ def test_failed_logins_brake_on_every_instance(tmp_path: Path) -> None:
     assert one.wait("198.51.100.4") == 0.0
 
 
-def test_a_shared_session_carries_its_log_level_and_subscriptions_to_another_instance(tmp_path: Path) -> None:
+def test_a_shared_session_carries_its_log_level_and_subscriptions_to_another_instance(connect: Connect) -> None:
     from vpsmcp.protocol.caller import Caller
     from vpsmcp.transport.sessions import SessionStore
 
     caller = Caller(client_id="c1", token_id="f1", scopes=frozenset({"mcp:read"}))
-    one = SessionStore(60, 10, shelf=SqliteStore(tmp_path / "db", create=True))
-    two = SessionStore(60, 10, shelf=SqliteStore(tmp_path / "db"))
+    one = SessionStore(60, 10, shelf=connect())
+    two = SessionStore(60, 10, shelf=connect())
     session = one.create(caller, survives_restart=True)
     session.protocol.version = "2025-11-25"
     one.share(session)
