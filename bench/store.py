@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """What a big OAuth store costs: each backend empty and holding 100,000 tokens, in one interleaved run.
 
-``python3 bench/store.py`` starts four vpsmcp servers from this checkout, with
-OAuth on: ``sqlite`` and ``files``, each once on an empty store and once on a
-store filled (``store_fill.py``) with 10,000 registrations and 50,000 grants
-(100,000 live tokens). Against each, in rounds with the order rotating, it
+``python3 bench/store.py`` starts six vpsmcp servers from this checkout, with
+OAuth on: ``sqlite``, ``files`` and ``redis`` (Debian's redis-server, started
+here on a loopback port with ``appendfsync everysec``), each once on an empty
+store and once on a store filled (``store_fill.py``) with 10,000 registrations
+and 50,000 grants (100,000 live tokens). Against each, in rounds with the order rotating, it
 measures one client at a time over a kept-alive connection:
 
 - bearer: a stateless ``tools/call`` with a valid token (the bearer check on every request);
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +44,7 @@ CALL = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": 
               "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
               "io.modelcontextprotocol/clientCapabilities": {}}}})
 OPS = ("bearer", "refresh", "exchange", "register")
+BACKENDS = ("sqlite", "files", "redis")
 PER_ROUND = {"bearer": 300, "refresh": 40, "exchange": 5, "register": 20}
 # a filled file store takes seconds per write (it rewrites everything): fewer of them
 PER_ROUND_FILES_FILLED = {"bearer": 100, "refresh": 4, "exchange": 1, "register": 2}
@@ -118,13 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    if shutil.which("redis-server") is None:
+        print("bench: error: redis-server is not installed (apt-get install redis-server)", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="vpsmcp-store-bench-") as tmp:
         targets: list[Target] = []
+        redis_server, redis_url = _redis_server(Path(tmp) / "redis")
         try:
-            for backend in ("sqlite", "files"):
+            for backend in BACKENDS:
                 for filled in (False, True):
                     name = f"{backend} {'100k tokens' if filled else 'empty'}"
-                    targets.append(_start(python, Path(tmp) / name.replace(" ", "-"), backend, filled, args, name))
+                    targets.append(_start(python, Path(tmp) / name.replace(" ", "-"), backend, filled, args, name,
+                                          redis_url))
             for n in range(args.rounds):
                 for target in targets[n % len(targets):] + targets[: n % len(targets)]:
                     counts = PER_ROUND_FILES_FILLED if target.name == "files 100k tokens" else PER_ROUND
@@ -134,20 +143,47 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for target in targets:
                 target.server.stop()
+            redis_server.terminate()
+            redis_server.wait(10)
     _report(targets, args)
     return 0
 
 
-def _start(python: Path, workdir: Path, backend: str, filled: bool, args: argparse.Namespace, name: str) -> Target:
+def _redis_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Debian's redis-server on a free loopback port, persisting as a production one would (everysec)."""
+    workdir.mkdir(parents=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+                                "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            time.sleep(0.05)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
+def _start(python: Path, workdir: Path, backend: str, filled: bool, args: argparse.Namespace, name: str,
+           redis_url: str) -> Target:
     workdir.mkdir(parents=True)
     server = vpsmcp_server(python, workdir, None)
     config = Path(server.argv[server.argv.index("--config") + 1])
-    config.write_text(config.read_text() + f'\n[store]\nbackend = "{backend}"\n\n[auth]\n'
+    prefix = f"bench-{'filled' if filled else 'empty'}"
+    store = f'url = "{redis_url}"\nprefix = "{prefix}"\n' if backend == "redis" else ""
+    config.write_text(config.read_text() + f'\n[store]\nbackend = "{backend}"\n{store}\n[auth]\n'
                       "registrations_per_address = 1000000\nregistrations_overall = 1000000\n"
                       "max_unused_registrations = 1000000\n")
     if filled:
         started = time.perf_counter()
-        subprocess.run([str(python), str(BENCH / "store_fill.py"), backend, str(workdir / "state"), str(args.clients),
+        where = f"{redis_url}#{prefix}" if backend == "redis" else str(workdir / "state")
+        subprocess.run([str(python), str(BENCH / "store_fill.py"), backend, where, str(args.clients),
                         str(args.grants), "http://127.0.0.1:9/mcp"], check=True, env=_env(workdir, ROOT))
         print(f"bench: {name}: filled in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     server.start(timeout=120)
@@ -166,7 +202,7 @@ def _report(targets: list[Target], args: argparse.Namespace) -> None:
     print(f"| backend | {' | '.join(OPS)} |")
     print(f"|---|{'---|' * len(OPS)}")
     by_name = {t.name: t for t in targets}
-    for backend in ("sqlite", "files"):
+    for backend in BACKENDS:
         empty, full = by_name[f"{backend} empty"], by_name[f"{backend} 100k tokens"]
         ratios = [statistics.median(full.times[op]) / statistics.median(empty.times[op]) for op in OPS]
         print(f"| {backend} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")

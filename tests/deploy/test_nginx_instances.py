@@ -13,26 +13,31 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+import tomli_w
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
+from tests.clients.test_conformance import FIXTURE as CONFORMANCE
+from tests.clients.test_conformance import SUITES, Served, assert_requirements_pass
 from tests.helpers.nginx_support import HOSTNAME, Nginx, TlsFiles, free_port, resolving
 from tests.helpers.oauth_flow import Registered, grant, obtain_token, refresh, set_password
 from tests.helpers.oauth_server import call_tool, tool_text
 from tests.helpers.sdk_oauth import REDIRECT_URI, Login, Owner, call_with_login
-from tests.helpers.support import ROOT, ServerProcess, serve_from_checkout
+from tests.helpers.support import ROOT, ServerProcess, clean_env, serve_from_checkout
 
 pytestmark = pytest.mark.slow
 
@@ -195,3 +200,49 @@ def test_legacy_sse_stream_and_its_posts_meet_in_one_instance(tmp_path: Path) ->
                 assert posted.status_code == 202, (n, posted.status_code, posted.text)
                 answer = next(line for line in lines if line.startswith("data: "))
                 assert json.loads(answer[len("data: "):]) == {"jsonrpc": "2.0", "id": n, "result": {}}
+
+
+def as_balancer(token: str, port: int) -> Callable[[str], str]:
+    """The site with two lines changed for a client that speaks plain HTTP and sends no token:
+    the https server listens without TLS, and passes ``token`` on every request it proxies."""
+    def edit(site: str) -> str:
+        listen, header = f"listen 127.0.0.1:{port} ssl;", "        proxy_set_header X-Real-IP $remote_addr;\n"
+        assert site.count(listen) == 1 and site.count(header) == 1
+        site = site.replace(listen, f"listen 127.0.0.1:{port};")
+        return site.replace(header, header + f'        proxy_set_header Authorization "Bearer {token}";\n')
+    return edit
+
+
+def test_the_conformance_suite_passes_through_the_balancer_in_the_stateless_era(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The 2026-07-28 requirement set through the shipped site in front of two instances.
+
+    Two lines of the site differ, for what the suite cannot do: it sends no token (and vpsmcp
+    without authentication refuses proxied requests), so the site adds a personal access token
+    (``vpsmcp tokens create``) to each request; and its raw header checks speak plain HTTP to the
+    URL's port, so nginx listens there without TLS. Everything that spreads the requests — the
+    upstream of two, its hash, the proxy headers and buffering — is the shipped site's."""
+    port = free_port()
+    public_url = f"http://localhost:{port}"
+    config = tmp_path / "vpsmcp.toml"
+    config.write_text(tomli_w.dumps({"server": {"public_url": public_url}, "plugins": {"modules": [str(CONFORMANCE)]}}))
+    made = subprocess.run([sys.executable, "-m", "vpsmcp", "tokens", "create", "--name", "conformance", "--scope",
+                           "mcp:read", "--config", str(config), "--state-dir", str(tmp_path / "state")],
+                          capture_output=True, text=True, timeout=30, env=clean_env(tmp_path), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.rsplit(": ", 1)[1].strip()  # "token (shown only now; …): TOKEN"
+    instances = [serve_from_checkout(tmp_path, "--config", str(config), "--instance", name).start()
+                 for name in ("a", "b")]
+    ports = [int(server.url.rsplit(":", 1)[1]) for server in instances]
+    nginx = Nginx(tmp_path / "nginx", TlsFiles.make(tmp_path / "tls", "localhost"), port, ports[0],
+                  more_upstreams=(ports[1],), hostname="localhost", edit=as_balancer(token, port))
+    try:
+        nginx.start()
+        assert_requirements_pass(Served(instances[0], public_url + "/mcp", tmp_path), SUITES[2], capsys)
+    finally:
+        nginx.stop()
+        for server in instances:
+            server.stop()
+    for server in instances:
+        assert "Traceback" not in server.output(), server.output()
+        assert server.output().count("method=POST path=/mcp ") > 10, "each instance took its share"

@@ -102,8 +102,11 @@ def open_store(config: StoreConfig, state_dir: Path, move_files: bool = False) -
 def _redis(url: str, prefix: str) -> OAuthStore:
     if not url:
         raise StateError('[store] backend is "redis" but store.url is empty: name the server (redis://HOST:6379/0)')
-    from vpsmcp.oauth.redis_store import RedisStore
-
+    try:
+        from vpsmcp.oauth.redis_store import RedisStore
+    except ImportError as exc:  # a pip install without its dependencies; the pyz always has it
+        raise StateError(f'[store] backend is "redis" but this Python cannot import redis-py ({exc}): '
+                         "pip install redis==8.1.0, or run the pyz") from None
     return RedisStore(url, prefix)
 
 
