@@ -14,11 +14,13 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vpsmcp.errors import InstallError
 from vpsmcp.install.install import InstallRequest, plan_install
-from vpsmcp.install.layout import ENABLED_LINK, UNIT, System
+from vpsmcp.install.layout import System
 from vpsmcp.install.plan import Plan, Target, carry_out
+from vpsmcp.install.units import WANTS
 
 URL = "https://mcp.example.com"
 SITE = "/etc/nginx/sites-available/vpsmcp.conf"
@@ -45,28 +47,36 @@ class Host:
     unreachable: str = ""  # the site check through nginx fails with this cause
     commands: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # commands and checks, in the order they came
 
     def run(self, argv: Sequence[str], stdin: bytes | None = None) -> None:
         line = " ".join(argv)
         self.commands.append(line)
+        self.events.append(line)
         if self.fail and line.startswith(self.fail):
             raise InstallError(f"`{line}` failed (exit 1): simulated")
         if argv[0] == "useradd":
             with open(self.root / "etc/passwd", "a") as passwd:
                 passwd.write(f"{argv[-1]}:x:999:999::/var/lib/vpsmcp:/usr/sbin/nologin\n")
-        if argv[:2] == ["systemctl", "enable"] or tuple(argv[:2]) == ("systemctl", "enable"):
-            link = self.root / ENABLED_LINK.lstrip("/")
+        if tuple(argv[:2]) in (("systemctl", "enable"), ("systemctl", "disable")):  # the link systemctl keeps
+            link = self.root / WANTS.lstrip("/") / argv[-1]
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(UNIT)
+            if argv[1] == "disable":
+                link.unlink(missing_ok=True)
+            elif not link.is_symlink():
+                template = argv[-1].split("@", 1)[0] + "@.service" if "@" in argv[-1] else argv[-1]
+                link.symlink_to(f"/etc/systemd/system/{template}")
 
     def check_health(self, url: str) -> None:
         self.checks.append(url)
+        self.events.append(url)
         if self.unhealthy:
             self.unhealthy -= 1
             raise InstallError(f"{url} did not answer (simulated)")
 
     def check_site(self, url: str) -> None:
         self.checks.append(url)
+        self.events.append(url)
         if self.unreachable:
             raise InstallError(f"{url}: {self.unreachable}")
 
@@ -83,7 +93,7 @@ def make_root(tmp_path: Path) -> Path:
     return root
 
 
-def install(root: Path, host: Host, **request: str) -> tuple[Plan, str | None]:
+def install(root: Path, host: Host, **request: Any) -> tuple[Plan, str | None]:
     result = plan_install(InstallRequest(fake_pyz(), **request), System(root))
     carry_out(result.plan, Target(root, host), lambda step: None)
     return result.plan, result.password

@@ -21,6 +21,7 @@ from vpsmcp.errors import InstallError
 from vpsmcp.install.install import InstallRequest, plan_install
 from vpsmcp.install.layout import CONFIG, OWNER_PASSWORD, PYZ, UNIT, System
 from vpsmcp.install.templates import deploy_file
+from vpsmcp.install.units import TEMPLATE_UNIT
 from vpsmcp.oauth.owner import verify_password
 
 
@@ -195,3 +196,50 @@ def test_conf_d_layout_gets_the_site_without_a_link(root: Path) -> None:
     install(root, Host(root), public_url=URL)
     assert at(root, "/etc/nginx/conf.d/vpsmcp.conf").is_file()
 
+
+
+def test_install_with_instances_runs_a_template_unit_on_consecutive_ports_behind_one_site(root: Path) -> None:
+    live = at(root, "/etc/letsencrypt/live/mcp.example.com")
+    live.mkdir(parents=True)
+    for name in ("fullchain.pem", "privkey.pem"):
+        (live / name).write_text("x")
+    host = Host(root)
+    install(root, host, public_url=URL, instances=3)
+    unit = at(root, TEMPLATE_UNIT).read_text()
+    assert "serve --config /etc/vpsmcp/vpsmcp.toml --instance %i --port %i\n" in unit
+    assert unit.replace(" --instance %i --port %i", "").replace(" (instance on port %i)", "") == deploy_file("vpsmcp.service")
+    assert not at(root, UNIT).exists()
+    ports = (8765, 8766, 8767)
+    started = [e for e in host.events if "vpsmcp@" in e or "127.0.0.1" in e]
+    assert started == [x for p in ports for x in (f"systemctl enable --now vpsmcp@{p}.service",
+                                                 f"http://127.0.0.1:{p}/healthz")]
+    assert host.events.index("systemctl reload-or-restart nginx.service") > host.events.index(started[-1])
+    assert host.events[-1] == URL + "/healthz", "and a client reaches them through nginx"
+    site = at(root, SITE).read_text()
+    assert [line.strip() for line in site.splitlines() if line.strip().startswith("server 127.")] == [
+        f"server 127.0.0.1:{p} max_fails=0;" for p in ports]
+    again = Host(root)
+    plan, _ = install(root, again, public_url=URL)  # no --instances: as installed
+    assert again.commands == [] and not plan.steps
+
+
+def test_install_moves_between_one_unit_and_instances_freeing_the_port_first(root: Path) -> None:
+    install(root, Host(root), public_url=URL)
+    host = Host(root)
+    install(root, host, public_url=URL, instances=2)
+    assert host.commands.index("systemctl disable --now vpsmcp.service") < \
+        host.commands.index("systemctl enable --now vpsmcp@8765.service")
+    assert not at(root, UNIT).exists() and at(root, TEMPLATE_UNIT).exists()
+    back = Host(root)
+    install(root, back, public_url=URL, instances=1)
+    assert back.commands.index("systemctl disable --now vpsmcp@8766.service") < \
+        back.commands.index("systemctl enable --now vpsmcp.service")
+    assert at(root, UNIT).exists() and not at(root, TEMPLATE_UNIT).exists()
+    assert "127.0.0.1:8766" not in at(root, SITE).read_text()
+
+
+@pytest.mark.parametrize("instances", [0, 17])
+def test_install_refuses_a_number_of_instances_it_cannot_run(root: Path, instances: int) -> None:
+    with pytest.raises(InstallError, match="--instances"):
+        install(root, Host(root), public_url=URL, instances=instances)
+    assert not at(root, PYZ).exists()

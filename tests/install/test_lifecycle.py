@@ -12,6 +12,7 @@ from vpsmcp.errors import InstallError
 from vpsmcp.install.layout import CONFIG, DROPIN, OWNER_PASSWORD, PREVIOUS_PYZ, PYZ, UNIT, System
 from vpsmcp.install.plan import Target, carry_out
 from vpsmcp.install.remove import plan_uninstall
+from vpsmcp.install.units import TEMPLATE_UNIT, WANTS
 from vpsmcp.install.upgrade import carry_out_swap, plan_rollback, plan_upgrade
 
 RESTART = "systemctl restart vpsmcp.service"
@@ -126,3 +127,22 @@ def test_uninstall_where_nothing_is_installed_does_nothing(tmp_path: Path, capsy
     root = make_root(tmp_path)
     assert main(["uninstall", "--root", str(root)]) == 0
     assert "nothing to change" in capsys.readouterr().out
+
+
+def test_several_instances_are_upgraded_in_turn_and_all_uninstalled(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    install(root, Host(root), public_url=URL, instances=2)
+    host = Host(root)
+    upgrade(root, host, fake_pyz("2"))
+    assert host.events == ["systemctl restart vpsmcp@8765.service", "http://127.0.0.1:8765/healthz",
+                           "systemctl restart vpsmcp@8766.service", "http://127.0.0.1:8766/healthz"]
+    host = Host(root, unhealthy=1)  # the first instance does not come back on the new version
+    with pytest.raises(InstallError, match="put back and runs again"):
+        upgrade(root, host, fake_pyz("3"))
+    assert at(root, PYZ).read_bytes() == fake_pyz("2")
+    assert host.commands[-2:] == ["systemctl restart vpsmcp@8765.service", "systemctl restart vpsmcp@8766.service"]
+    host = Host(root)
+    carry_out(plan_uninstall(System(root), purge=False), Target(root, host), lambda step: None)
+    assert "systemctl disable --now vpsmcp@8765.service" in host.commands
+    assert "systemctl disable --now vpsmcp@8766.service" in host.commands
+    assert not at(root, TEMPLATE_UNIT).exists() and not list(at(root, WANTS).glob("vpsmcp*"))

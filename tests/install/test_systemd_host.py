@@ -120,10 +120,10 @@ def host(tmp_path: Path, pyz: Path) -> Iterator[Container]:
         container.power_off()
 
 
-def install(host: Container) -> subprocess.CompletedProcess[str]:
+def install(host: Container, *more: str) -> subprocess.CompletedProcess[str]:
     return host.run("python3", PYZ, "install", "--public-url", f"https://{HOST}", "--certificate",
                     "/etc/ssl/vpsmcp-test/server.pem", "--certificate-key", "/etc/ssl/vpsmcp-test/server.key",
-                    check=False)
+                    *more, check=False)
 
 
 def test_install_on_a_real_systemd_host_fails_on_a_taken_port_then_passes_and_survives_a_reboot(
@@ -160,3 +160,39 @@ def test_install_on_a_real_systemd_host_fails_on_a_taken_port_then_passes_and_su
     assert host.run("systemctl", "show", "-p", "Type", "vpsmcp.service").stdout.strip() == "Type=notify"
     challenge = host.run("curl", "-s", "-D", "-", "-o", "/dev/null", "-X", "POST", f"https://{HOST}/mcp").stdout
     assert challenge.startswith("HTTP/1.1 401") and "resource_metadata=" in challenge, challenge
+
+
+def test_two_instances_on_a_real_systemd_host_upgrade_in_turn_with_no_gap_and_uninstall(host: Container) -> None:
+    """install --instances 2: two template units behind the one site; a stopped instance leaves the
+    site serving; an upgrade restarts them in turn while a client asks all the time, and never misses."""
+    installed = install(host, "--instances", "2")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    for port in (8765, 8766):
+        assert host.run("systemctl", "is-active", f"vpsmcp@{port}.service").stdout.strip() == "active"
+        assert host.run("systemctl", "is-enabled", f"vpsmcp@{port}.service").stdout.strip() == "enabled"
+    assert host.run("systemctl", "is-enabled", "vpsmcp.service", check=False).stdout.strip() != "enabled"
+    site = (host.root / "etc/nginx/sites-available/vpsmcp.conf").read_text()
+    assert "server 127.0.0.1:8765 max_fails=0;" in site and "server 127.0.0.1:8766 max_fails=0;" in site
+    assert (host.root / "var/lib/vpsmcp/instances/8766").is_dir(), "each instance keeps its own audit and trace"
+
+    host.run("systemctl", "stop", "vpsmcp@8765.service")
+    assert host.run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"https://{HOST}/healthz").stdout == "200"
+    host.run("systemctl", "start", "vpsmcp@8765.service")
+
+    host.run("python3", "-c", "import shutil, zipfile; shutil.copy('/usr/local/lib/vpsmcp/vpsmcp.pyz', '/root/new.pyz'); "
+             "zipfile.ZipFile('/root/new.pyz', 'a').writestr('upgrade-marker', 'x')")
+    asking = subprocess.Popen(["nsenter", "-t", str(host.pid1), "-a", "sh", "-c",
+                               f"while [ ! -e /root/stop ]; do curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                               f"https://{HOST}/healthz; sleep 0.02; done"], stdout=subprocess.PIPE, text=True)
+    upgraded = host.run("python3", PYZ, "upgrade", "/root/new.pyz", check=False)
+    (host.root / "root/stop").write_text("")
+    codes = asking.communicate(timeout=30)[0].split()
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    assert upgraded.stdout.count("systemctl restart vpsmcp@") == 2, upgraded.stdout
+    assert len(codes) >= 10 and set(codes) == {"200"}, codes  # never a gap: one instance always answered
+
+    removed = host.run("python3", PYZ, "uninstall", check=False)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    for port in (8765, 8766):
+        assert host.run("systemctl", "is-active", f"vpsmcp@{port}.service", check=False).stdout.strip() != "active"
+    assert not (host.root / "etc/systemd/system/vpsmcp@.service").exists()

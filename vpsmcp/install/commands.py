@@ -32,6 +32,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--pyz", type=Path, metavar="PATH", help="the pyz to install (default: the one running)")
     p.add_argument("--certificate", metavar="PATH", help="TLS certificate chain (default: certbot's for the host)")
     p.add_argument("--certificate-key", metavar="PATH", help="its private key")
+    p.add_argument("--instances", type=int, metavar="N",
+                   help="run N instances (vpsmcp@PORT.service on N consecutive ports from server.port) behind the "
+                   "one site, so a restart or a crash of one leaves the others serving (default: as installed, 1)")
     _common(p)
     p.set_defaults(command=_install)
 
@@ -66,7 +69,8 @@ def _install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from vpsmcp.install.plan import carry_out
 
     system = _system(args, "install")
-    request = InstallRequest(read_pyz(args.pyz), args.public_url, args.certificate, args.certificate_key)
+    request = InstallRequest(read_pyz(args.pyz), args.public_url, args.certificate, args.certificate_key,
+                             args.instances)
     result = plan_install(request, system)
     ran = _carry_out(result.plan, args, system, carry_out)
     for note in result.plan.notes:

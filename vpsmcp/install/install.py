@@ -24,14 +24,10 @@ from vpsmcp.install.grants import grants_for
 from vpsmcp.install.layout import (
     ACME_ROOT,
     CONFIG,
-    DROPIN,
-    DROPIN_DIR,
-    ENABLED_LINK,
     OWNER_PASSWORD,
     POLKIT_RULE,
     PYZ,
     STATE_DIR,
-    UNIT,
     USER,
     NginxLayout,
     System,
@@ -39,19 +35,20 @@ from vpsmcp.install.layout import (
 )
 from vpsmcp.install.plan import CheckHealth, CheckSite, MakeDir, Plan, Remove, Run, Step, Symlink, WriteFile
 from vpsmcp.install.site import Site, upstream_of
-from vpsmcp.install.templates import UNIT as UNIT_FILE
-from vpsmcp.install.templates import deploy_file
+from vpsmcp.install.units import Units
 from vpsmcp.oauth.owner import hash_password
 
 
 @dataclass(frozen=True, slots=True)
 class InstallRequest:
-    """What the owner asked for: the pyz's bytes, the public URL (once), an existing certificate."""
+    """What the owner asked for: the pyz's bytes, the public URL (once), an existing certificate,
+    how many instances (``None``: as many as are installed, one the first time)."""
 
     pyz: bytes
     public_url: str | None = None
     certificate: str | None = None
     certificate_key: str | None = None
+    instances: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +100,10 @@ def plan_install(request: InstallRequest, system: System) -> InstallPlan:
     if request.certificate and request.certificate_key:
         certificate, key = request.certificate, request.certificate_key
     has_certificate = system.exists(certificate) and system.exists(key)
-    site = Site.public(config.server.public_url, config, certificate, key, ACME_ROOT)
+    before = Units.installed(system)
+    units = before if request.instances is None else Units.of(request.instances, config.server.port)
+    site = Site.public(config.server.public_url, config, certificate, key, ACME_ROOT,
+                       units.upstreams(upstream_of(config)))
     nginx = NginxLayout.find(system.root)
     grants = grants_for(config, USER, system.groups(), system.has_polkit())
     b = Builder(system)
@@ -117,17 +117,18 @@ def plan_install(request: InstallRequest, system: System) -> InstallPlan:
         b.file(CONFIG, config_text.encode(), 0o644, "the config (no secrets: those stay in the state directory)")
     else:
         b.unchanged.append(CONFIG)  # the owner's: never rewritten
-    b.file(UNIT, deploy_file(UNIT_FILE).encode(), 0o644, "the hardened service")
+    b.file(units.unit_file, units.unit_text().encode(), 0o644,
+           "the hardened service" + (f", a template for {len(units.ports)} instances" if units.ports else ""))
     if grants.dropin is not None:
-        b.directory(DROPIN_DIR, 0o755, "drop-ins for vpsmcp.service")
-    b.optional_file(DROPIN, grants.dropin, "what the enabled tools need beyond the hardened unit")
+        b.directory(units.dropin_dir, 0o755, f"drop-ins for {units.unit_file.rsplit('/', 1)[1]}")
+    b.optional_file(units.dropin, grants.dropin, "what the enabled tools need beyond the hardened unit")
     password = _owner_password(b, system)
     b.optional_file(POLKIT_RULE, grants.polkit_rule, "lets services_control manage the services it names")
     b.directory(ACME_ROOT, 0o755, "certbot's challenges")
     b.file(nginx.site, (site.render() if has_certificate else site.render_acme()).encode(), 0o644, "the nginx site")
     if nginx.enabled_link:
         b.link(nginx.enabled_link, nginx.site, "enables the site")
-    b.commands(config, nginx, config.server.public_url + paths.HEALTHZ if has_certificate else None)
+    b.commands(config, nginx, config.server.public_url + paths.HEALTHZ if has_certificate else None, units, before)
     notes = _notes(config.server.public_url, has_certificate, hostname, password is not None) + grants.notes
     return InstallPlan(Plan("install vpsmcp", tuple(b.steps), tuple(b.unchanged), notes), password)
 
@@ -221,26 +222,39 @@ class Builder:
     def run(self, argv: tuple[str, ...], why: str) -> None:
         self.steps.append(Run(argv, why))
 
-    def commands(self, config: Config, nginx: NginxLayout, https_url: str | None) -> None:
-        """The commands that make the running system follow the files that changed."""
+    def commands(self, config: Config, nginx: NginxLayout, https_url: str | None, units: Units, before: Units) -> None:
+        """The commands that make the running system follow the files that changed.
+
+        Units no longer wanted (another number of instances) stop first, so their ports are free;
+        each wanted one is started or restarted and answers before the next, and before nginx is
+        reloaded to send it traffic."""
         site_changed = bool(self.changed & set(nginx.paths()))
         if site_changed:
             self.run(("nginx", "-t"), "check the whole nginx configuration before reloading it")
-        if self.changed & {UNIT, DROPIN}:
+        retired = [n for n in before.names if n not in units.names and self.system.exists(before.enabled_link(n))]
+        for name in retired:
+            self.steps.append(Run(("systemctl", "disable", "--now", name), "not wanted any more: its port is free",
+                                  undo=("systemctl", "enable", "--now", name)))
+        if before.unit_file != units.unit_file:
+            for path in (before.unit_file, before.dropin_dir):
+                if self.system.exists(path):
+                    self.steps.append(Remove(path, "the other kind of unit", tree=path == before.dropin_dir))
+                    self.changed.add(path)
+        if self.changed & {units.unit_file, units.dropin, before.unit_file}:
             self.steps.append(Run(("systemctl", "daemon-reload"), "systemd reads the unit again", again_on_undo=True))
-        service_changed = self.changed & {PYZ, UNIT, DROPIN, CONFIG, OWNER_PASSWORD, POLKIT_RULE}
-        if not self.system.exists(ENABLED_LINK):
-            self.steps.append(Run(("systemctl", "enable", "--now", "vpsmcp.service"), "start now and at every boot",
-                                  undo=("systemctl", "disable", "--now", "vpsmcp.service")))
-        elif service_changed:
-            self.steps.append(Run(("systemctl", "restart", "vpsmcp.service"), "run what changed",
-                                  again_on_undo=True))  # after a failure: the previous program and config
-        if service_changed or not self.system.exists(ENABLED_LINK):
-            url = f"http://{upstream_of(config)}/healthz"
-            self.steps.append(CheckHealth(url, "the service answers before nginx sends it traffic"))
+        service_changed = self.changed & {PYZ, units.unit_file, units.dropin, CONFIG, OWNER_PASSWORD, POLKIT_RULE}
+        for name, url in zip(units.names, units.health_urls(upstream_of(config)), strict=True):
+            started = self.system.exists(units.enabled_link(name))
+            if not started:
+                self.steps.append(Run(("systemctl", "enable", "--now", name), "start now and at every boot",
+                                      undo=("systemctl", "disable", "--now", name)))
+            elif service_changed:
+                self.steps.append(Run(("systemctl", "restart", name), "run what changed",
+                                      again_on_undo=True))  # after a failure: the previous program and config
+            if service_changed or not started:
+                self.steps.append(CheckHealth(url, "the service answers before nginx sends it traffic"))
         if site_changed:
             self.steps.append(Run(("systemctl", "reload-or-restart", "nginx.service"), "serve the new site",
                                   again_on_undo=True))
         if self.steps and https_url is not None:
             self.steps.append(CheckSite(https_url, "a client reaches vpsmcp through nginx by its name, with TLS"))
-

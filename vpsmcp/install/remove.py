@@ -22,6 +22,7 @@ from vpsmcp.install.layout import (
     System,
 )
 from vpsmcp.install.plan import Plan, Remove, Run, Step
+from vpsmcp.install.units import TEMPLATE_DROPIN_DIR, TEMPLATE_UNIT, Units
 
 NGINX_SITES = (
     "/etc/nginx/sites-enabled/vpsmcp.conf",
@@ -42,8 +43,11 @@ def plan_uninstall(system: System, purge: bool) -> Plan:
         steps.append(Run(("systemctl", "reload", "nginx.service"), "stop serving the site"))
     if system.exists(UNIT) or system.exists(ENABLED_LINK):
         steps.append(Run(("systemctl", "disable", "--now", "vpsmcp.service"), "stop the service, and at boot"))
-    steps += [Remove(path, why, tree=path == DROPIN_DIR) for path, why in _files(system)]
-    if system.exists(UNIT):
+    instances = Units.installed(system)
+    for name in instances.names if instances.ports else ():
+        steps.append(Run(("systemctl", "disable", "--now", name), "stop the instance, and at boot"))
+    steps += [Remove(path, why, tree=path in (DROPIN_DIR, TEMPLATE_DROPIN_DIR)) for path, why in _files(system)]
+    if system.exists(UNIT) or system.exists(TEMPLATE_UNIT):
         steps.append(Run(("systemctl", "daemon-reload"), "systemd forgets the unit"))
     if system.exists(PROGRAM_DIR):
         steps.append(Remove(PROGRAM_DIR, "the program and the previous version", tree=True))
@@ -61,6 +65,8 @@ def _files(system: System) -> list[tuple[str, str]]:
     candidates = [
         (UNIT, "the unit"),
         (DROPIN_DIR, "the tools' drop-in"),
+        (TEMPLATE_UNIT, "the instances' unit"),
+        (TEMPLATE_DROPIN_DIR, "the instances' drop-in"),
         (POLKIT_RULE, "the services_control polkit rule"),
     ]
     return [(path, why) for path, why in candidates if system.exists(path)]

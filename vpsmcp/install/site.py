@@ -35,12 +35,14 @@ class Site:
     send_timeout: str = PROXY_TIMEOUT
 
     @classmethod
-    def public(cls, public_url: str, config: Config, certificate: str, certificate_key: str, acme_root: str) -> Site:
-        """The site a VPS serves: https on the URL's port (443) and http on 80, IPv4 and IPv6."""
+    def public(cls, public_url: str, config: Config, certificate: str, certificate_key: str, acme_root: str,
+               upstream: tuple[str, ...] = ()) -> Site:
+        """The site a VPS serves: https on the URL's port (443) and http on 80, IPv4 and IPv6; ``upstream``,
+        one ``host:port`` per instance (default: the one ``server.listen`` and ``server.port`` name)."""
         port = https_port(public_url)
         return cls(
             public_url=public_url.rstrip("/"),
-            upstream=upstream_of(config),
+            upstream=upstream or upstream_of(config),
             https_listen=(str(port), f"[::]:{port}"),
             http_listen=("80", "[::]:80"),
             certificate=certificate,

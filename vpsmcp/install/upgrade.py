@@ -4,7 +4,9 @@ The installed file is only ever replaced by a rename (``write_atomic``), so
 the service never starts from half a pyz; the previous version is saved
 first, beside it, for ``--rollback``. After the restart the health check
 decides: if the new version does not answer, the previous file is put back
-and started again, and the error says so.
+and started again, and the error says so. With several instances each is
+restarted in turn, the next only once the one before answers, so nginx
+always has one to send requests to.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from vpsmcp.install.install import check_pyz
 from vpsmcp.install.layout import CONFIG, PREVIOUS_PYZ, PYZ, System
 from vpsmcp.install.plan import CheckHealth, Plan, Run, Step, Target, WriteFile, carry_out
 from vpsmcp.install.site import upstream_of
-
-RESTART = ("systemctl", "restart", "vpsmcp.service")
+from vpsmcp.install.units import Units
 
 
 def plan_upgrade(new: bytes, system: System) -> Plan:
@@ -46,10 +47,12 @@ def carry_out_swap(plan: Plan, target: Target, report: Callable[[Step], None]) -
     except InstallError as exc:
         if not any(isinstance(step, Run) for step in plan.steps):
             raise
-        health = next(step for step in plan.steps if isinstance(step, CheckHealth))
         try:
-            target.runner.run(RESTART)
-            target.runner.check_health(health.url)
+            for step in plan.steps:
+                if isinstance(step, Run):
+                    target.runner.run(step.argv)
+                elif isinstance(step, CheckHealth):
+                    target.runner.check_health(step.url)
         except InstallError as again:
             raise InstallError(f"{exc}; the version before was put back but does not start either: {again}") from None
         raise InstallError(f"{exc}; the version before was put back and runs again") from None
@@ -66,10 +69,13 @@ def _swap(system: System, current: bytes, new: bytes, what: str) -> tuple[Step, 
     config = system.read(CONFIG)
     if config is None:
         raise InstallError(f"{CONFIG} is missing: run `vpsmcp install` to write it")
-    url = f"http://{upstream_of(parse_config(config.decode('utf-8', 'replace'), CONFIG))}/healthz"
+    units = Units.installed(system)
+    urls = units.health_urls(upstream_of(parse_config(config.decode("utf-8", "replace"), CONFIG)))
+    restarts: list[Step] = []
+    for name, url in zip(units.names, urls, strict=True):
+        restarts += [Run(("systemctl", "restart", name), f"run {what}"), CheckHealth(url, f"{what} answers")]
     return (
         WriteFile(PREVIOUS_PYZ, current, 0o644, "the version now installed, kept for --rollback", shown=False),
         WriteFile(PYZ, new, 0o644, what, shown=False),
-        Run(RESTART, f"run {what}"),
-        CheckHealth(url, f"{what} answers"),
+        *restarts,
     )
