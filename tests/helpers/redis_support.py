@@ -23,11 +23,11 @@ from tests.helpers.nginx_support import free_port
 
 
 class RedisServer:
-    def __init__(self, tmp: Path, password: str = "") -> None:
+    def __init__(self, tmp: Path, password: str = "", *more: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed (tests/run.sh installs Debian's redis-server)")
-        self.binary, self.dir, self.password = binary, tmp, password
+        self.binary, self.dir, self.password, self.more = binary, tmp, password, more
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -39,7 +39,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no"]
+                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", *self.more]
         if self.password:
             argv += ["--requirepass", self.password]
         with (self.dir / "redis.log").open("ab") as log:

@@ -237,7 +237,47 @@ def test_a_lock_redis_kept_through_its_restart_is_freed_by_its_holder_not_waited
             redis_server.stop()
         redis_server.start()
         assert redis_server.client().exists("lock:lock"), "the restarted Redis still holds the lock"
+        back_within(store, 2.0)
         started = time.monotonic()
         store.save_family(family("f2"))
         assert time.monotonic() - started < 1.0, "waited out the lock's life"
         assert store.family("f2") is not None and RedisStore(redis_server.url, "lock").family("f1") is None
+
+
+def back_within(store: RedisStore, seconds: float) -> None:
+    """Wait for the store to take its server for up again (its probe pings every half second)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            store.client("anyone")
+            return
+        except StateError:
+            assert time.monotonic() < deadline, f"the store did not come back within {seconds} s"
+            time.sleep(0.05)
+
+
+def test_a_redis_that_stops_answering_costs_one_timeout_then_fails_at_once_until_it_answers(tmp_path: Path) -> None:
+    """The store's calls run on the event loop: a server that hangs must not hold every request for the timeout."""
+    from vpsmcp.oauth.redis_store import TIMEOUT
+
+    with RedisServer(tmp_path / "redis", "", "--enable-debug-command", "yes") as redis_server:
+        store = RedisStore(redis_server.url, "slow")
+        store.save_family(family("f1", access={digest("a1"): time.time() + 600}))
+        debug: Any = redis_server.client()  # redis-py leaves execute_command untyped
+        sleeper = threading.Thread(target=lambda: debug.execute_command("DEBUG", "SLEEP", "4"))
+        sleeper.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(StateError, match="cannot be read: Timeout"):
+            store.by_access(digest("a1"))
+        assert TIMEOUT - 0.2 < time.monotonic() - started < TIMEOUT + 1.0  # one timeout, not one per retry
+        started = time.monotonic()
+        for _ in range(50):
+            with pytest.raises(StateError, match="trying again every"):
+                store.by_access(digest("a1"))
+        assert time.monotonic() - started < 0.2, "each call while down fails at once"
+        sleeper.join(10)
+        back_within(store, 2.0)
+        found = store.by_access(digest("a1"))
+        assert found is not None and found.id == "f1"
+        store.close()

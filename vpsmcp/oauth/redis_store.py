@@ -30,7 +30,11 @@ A code is spent by one script (``GETDEL`` and the spent mark together).
 
 An unreachable server is a ``StateError`` naming the URL (its password
 hidden) and the cause: at start ``serve`` stops with it, during traffic that
-request is answered 503, and the next request tries again.
+request is answered 503. The store's calls run on the event loop, so a server
+that stops answering (a machine gone, not one refusing connections) would hold
+every request for the timeout: after the first connection error or timeout
+the store is marked down, every call fails at once (503), and a thread pings
+the server every half second until it answers again, when calls resume.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -51,6 +56,7 @@ from vpsmcp.errors import StateError
 from vpsmcp.oauth.records import Client, Family
 
 TIMEOUT = 2.0  # seconds a command (or a connect) may take before the request is answered 503
+PROBE_EVERY = 0.5  # seconds between pings while the server is down
 LOCK_MS = 5_000  # the write lock's life: a holder stalled (or killed) longer loses it (and its change)
 LOCK_WAIT = 2.0  # how long a write waits for another instance's transaction (on the event loop) before a 503
 CACHE_LIMIT = 50_000
@@ -95,14 +101,21 @@ class RedisStore:
         self.url = shown(url)
         self.prefix = prefix
         self.keep = int(ttl_after_sweep) + KEEP_AFTER_SWEEP
+        self._down: str | None = None  # why the server is taken for down (a thread pings it meanwhile)
+        self._down_lock = threading.Lock()
+        self._closed = threading.Event()
         try:
-            self._redis: Any = redis.Redis.from_url(  # typed loosely by redis-py (bytes | str everywhere)
-                url, decode_responses=True, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
-                retry=Retry(NoBackoff(), 1))
+            # one retry, on a connection error only: a pooled connection that a Redis restart closed
+            options = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT,
+                       "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))}
+            self._redis: Any = redis.Redis.from_url(url, decode_responses=True, **options)  # typed loosely
+            self._prober: Any = redis.Redis.from_url(url, **options)  # the down-detector's own connections
         except ValueError as exc:
             raise StateError(f"{self.url}: not a Redis URL ({exc})") from None
-        with self._reading():
+        try:
             self._redis.ping()
+        except redis.RedisError as exc:
+            raise StateError(f"{self.url}: cannot be reached: {_cause(exc)}") from None
         self._take_code = self._redis.register_script(TAKE_CODE)
         self._release = self._redis.register_script(RELEASE)
         self._touch_script = self._redis.register_script(TOUCH)
@@ -337,7 +350,9 @@ class RedisStore:
     def close(self) -> None:
         with contextlib.suppress(StateError):
             self.flush()
+        self._closed.set()
         self._redis.close()
+        self._prober.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -471,20 +486,45 @@ class RedisStore:
             self._by_digest.clear()
             self._version = version
 
-    # -- errors as StateError ------------------------------------------------------------
+    # -- errors as StateError, and the server taken for down ----------------------------------
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
-        try:
+        with self._calling("read"):
             yield
-        except redis.RedisError as exc:
-            raise StateError(f"{self.url}: cannot be read: {_cause(exc)}") from None
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
+        with self._calling("written"):
+            yield
+
+    @contextlib.contextmanager
+    def _calling(self, verb: str) -> Iterator[None]:
+        if self._down is not None:
+            raise StateError(f"{self.url}: cannot be {verb}: {self._down} (trying again every {PROBE_EVERY} s)")
         try:
             yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._mark_down(_cause(exc))
+            raise StateError(f"{self.url}: cannot be {verb}: {_cause(exc)}") from None
         except redis.RedisError as exc:
-            raise StateError(f"{self.url}: cannot be written: {_cause(exc)}") from None
+            raise StateError(f"{self.url}: cannot be {verb}: {_cause(exc)}") from None
+
+    def _mark_down(self, cause: str) -> None:
+        with self._down_lock:
+            if self._down is not None:
+                return
+            self._down = cause
+        threading.Thread(target=self._probe, name="vpsmcp-redis-probe", daemon=True).start()
+
+    def _probe(self) -> None:
+        """Ping until the server answers (or the store is closed), then let calls through again."""
+        while not self._closed.wait(PROBE_EVERY):
+            try:
+                self._prober.ping()
+            except redis.RedisError:
+                continue
+            self._down = None
+            return
 
 
 def _family(record: str, last_used_at: str | None) -> Family:
