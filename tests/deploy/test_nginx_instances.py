@@ -118,12 +118,12 @@ def test_a_session_outlives_the_instance_that_held_it(tmp_path: Path) -> None:
 
 GRANTS = 10
 CLIENTS = 50
-SECONDS = 30.0
-KILL_AT = 10.0
+SECONDS = 60.0  # the issue's 60 s of mixed traffic
+KILL_AT = 20.0
 
 
 def test_kill_9_of_one_instance_under_traffic_loses_no_token(tmp_path: Path) -> None:
-    """50 clients for 30 s through nginx — tool calls, and refreshes with rotation on 10 grants —
+    """50 clients for 60 s through nginx — tool calls, and refreshes with rotation on 10 grants —
     and one instance SIGKILLed a third of the way: errors only for what was in flight on it,
     then every token a client holds still works, and every grant still refreshes."""
     grants: list[tuple[Registered, dict[str, str]]] = []
