@@ -17,7 +17,10 @@ from vpsmcp.protocol.jsonrpc import INVALID_REQUEST
 
 
 class Gate(Protocol):
-    """Decides who a request comes from, or refuses it."""
+    """Decides who a request comes from, or refuses it. ``blocking``: ``admit`` may wait on the
+    network (a Redis store), so the endpoint calls it from a worker thread."""
+
+    blocking: bool
 
     def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         """The caller of a request to ``resource`` (``/mcp``, ``/sse``, ``/ws``)."""
@@ -44,6 +47,8 @@ class OpenGate:
     A request carrying forwarding headers came through a reverse proxy, which
     means the open endpoint is reachable from elsewhere: refuse it.
     """
+
+    blocking = False
 
     def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         name = proxied_by(headers)

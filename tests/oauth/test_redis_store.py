@@ -233,6 +233,7 @@ def test_a_lock_redis_kept_through_its_restart_is_freed_by_its_holder_not_waited
         store = RedisStore(redis_server.url, "lock")
         with pytest.raises(StateError, match="cannot be written"), store.transaction():
             store.save_family(family("f1"))
+            redis_server.client().pexpire("lock:lock", 10_000)  # a lock with life left when Redis comes back
             redis_server.restart()  # the lock is on disk; the EXEC and the release meet a new connection … or none
             redis_server.stop()
         redis_server.start()

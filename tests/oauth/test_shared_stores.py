@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -43,6 +43,7 @@ from vpsmcp.errors import StateError
 from vpsmcp.oauth.file_store import FileStore
 from vpsmcp.oauth.records import Client, Family, digest
 from vpsmcp.oauth.redis_store import RedisStore
+from vpsmcp.oauth.serialized import Serialized
 from vpsmcp.oauth.sqlite_store import SqliteStore
 from vpsmcp.oauth.store import move, open_store
 
@@ -152,7 +153,7 @@ def test_migrate_moves_everything_both_ways_and_keeps_the_old_files(tmp_path: Pa
 def test_the_cli_keeps_to_a_file_store_until_serve_moves_it(tmp_path: Path) -> None:
     files = FileStore(tmp_path / "oauth.json")
     files.add_client(Client("c1", ("https://app.example/cb",)))
-    assert isinstance(open_store(StoreConfig(), tmp_path), FileStore)  # a server of the version before may use it
+    assert isinstance(cast(Serialized, open_store(StoreConfig(), tmp_path)).inner, FileStore)  # the version before
     moved = open_store(StoreConfig(), tmp_path, move_files=True)
     assert isinstance(moved, SqliteStore) and moved.client("c1") is not None
 

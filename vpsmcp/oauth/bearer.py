@@ -28,6 +28,7 @@ class BearerGate:
         self.store = store
         self.resources = resources
         self.scopes = scopes
+        self.blocking = bool(getattr(store, "remote", False))  # a lookup is a round trip: off the event loop
 
     def admit(self, headers: Mapping[str, str], resource: str) -> Caller:
         scheme, _, token = headers.get("authorization", "").partition(" ")

@@ -94,7 +94,7 @@ class FileStore:
         return self.revoke(lambda f: f.id == family.id) > 0
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
-        """One process owns the file, and a token request runs without yielding: nothing to lock."""
+        """One process owns the file; its threads take turns through ``Serialized`` (serialized.py)."""
         return contextlib.nullcontext()
 
     def close(self) -> None:

@@ -21,12 +21,15 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from vpsmcp.atomic import write_atomic
 from vpsmcp.errors import PageError, StateError
+
+T = TypeVar("T")
 
 PASSWORD_FILE = "owner_password"
 ITERATIONS = 600_000
@@ -148,12 +151,18 @@ class OwnerLogin:
         """Return when ``typed`` is the owner's password; else raise ``PageError`` (429 while the
         address is braked, 503 with no password set, 401 for a wrong one, which brakes it further).
         The hash is checked off the event loop (PBKDF2 takes a tenth of a second)."""
-        wait = self.limiter.wait(address)
+        wait = await self._brake(self.limiter.wait, address)
         if wait > 0:
             raise PageError(429, "Too many attempts", f"Too many failed attempts: try again in {int(wait) + 1} s.")
         if not self.password.is_set():
             raise PageError(503, "No owner password", "No owner password is set: set one with 'vpsmcp passwd'.")
         if not await asyncio.to_thread(self.password.check, typed):
-            self.limiter.failed(address)
+            await self._brake(self.limiter.failed, address)
             raise PageError(401, "Wrong password", "That is not the owner password.")
-        self.limiter.succeeded(address)
+        await self._brake(self.limiter.succeeded, address)
+
+    async def _brake(self, call: Callable[[str], T], address: str) -> T:
+        """A call to the brake: in a worker thread when it is counted in the store (its calls block)."""
+        if isinstance(self.limiter, SharedLoginLimiter):
+            return await asyncio.to_thread(call, address)
+        return call(address)

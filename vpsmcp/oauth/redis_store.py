@@ -53,13 +53,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from vpsmcp.errors import StateError
+from vpsmcp.oauth.family_cache import FamilyCache
 from vpsmcp.oauth.records import Client, Family
 
 TIMEOUT = 2.0  # seconds a command (or a connect) may take before the request is answered 503
 PROBE_EVERY = 0.5  # seconds between pings while the server is down
-LOCK_MS = 5_000  # the write lock's life: a holder stalled (or killed) longer loses it (and its change)
-LOCK_WAIT = 2.0  # how long a write waits for another instance's transaction (on the event loop) before a 503
-CACHE_LIMIT = 50_000
+LOCK_MS = 1_000  # the write lock's life: a holder stalled longer loses it (and its change); a transaction takes ms
+LOCK_WAIT = 3.0  # how long a write waits for another's transaction before a 503: past a killed holder's lock
 FAILURE_MEMORY = 3_600  # as sqlite_store's
 SESSION_MEMORY = 86_400
 KEEP_AFTER_SWEEP = 86_400  # a family's keys outlive the sweep's retention by this much, in case none runs
@@ -94,8 +94,10 @@ def shown(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-class RedisStore:
+class RedisStore(FamilyCache):
     """``OAuthStore`` (and the shelves instances share) on one Redis or Valkey server (see the module docstring)."""
+
+    remote = True  # every call is a round trip: the bearer check runs off the event loop too (serialized.py)
 
     def __init__(self, url: str, prefix: str = "vpsmcp", ttl_after_sweep: float = 0.0) -> None:
         self.url = shown(url)
@@ -119,13 +121,10 @@ class RedisStore:
         self._take_code = self._redis.register_script(TAKE_CODE)
         self._release = self._redis.register_script(RELEASE)
         self._touch_script = self._redis.register_script(TOUCH)
-        self._pipe: Any = None  # the open transaction's MULTI, while one is open
-        self._pending: dict[str, dict[str, str]] = {}  # family id -> its token digests, as written in it
+        self._tx = _Transaction()  # this thread's open transaction, if any
+        self._write_lock = threading.Lock()  # one transaction at a time in this process (the Redis lock: across)
         self._version: str | None = "-"
-        self._checked = False  # the version was read since the open transaction took the lock
-        self._families: dict[str, Family] = {}
-        self._by_digest: dict[str, Family] = {}
-        self._touched: dict[str, float] = {}
+        self._start_cache()
         self._orphan: tuple[str, str] | None = None  # our lock, left held because Redis went away at the release
 
     def key(self, *parts: str) -> str:
@@ -144,19 +143,19 @@ class RedisStore:
         with self.transaction():
             with self._reading():
                 granted = self._redis.exists(self.key("grants", client.client_id))
-            self._pipe.set(self.key("client", client.client_id), json.dumps(client.to_json()))
-            self._pipe.zadd(self.key("clients"), {client.client_id: client.created_at})
+            self._tx.pipe.set(self.key("client", client.client_id), json.dumps(client.to_json()))
+            self._tx.pipe.zadd(self.key("clients"), {client.client_id: client.created_at})
             if not granted:
-                self._pipe.zadd(self.key("unused"), {client.client_id: client.created_at})
+                self._tx.pipe.zadd(self.key("unused"), {client.client_id: client.created_at})
 
     def remove_client(self, client_id: str) -> bool:
         """Forget a client and revoke everything issued to it."""
         with self.transaction():
             if self.client(client_id) is None:
                 return False
-            self._pipe.delete(self.key("client", client_id))
-            self._pipe.zrem(self.key("clients"), client_id)
-            self._pipe.zrem(self.key("unused"), client_id)
+            self._tx.pipe.delete(self.key("client", client_id))
+            self._tx.pipe.zrem(self.key("clients"), client_id)
+            self._tx.pipe.zrem(self.key("unused"), client_id)
             self._revoke_all(self._families_of(client_id))
         return True
 
@@ -184,29 +183,29 @@ class RedisStore:
             expires = int(ended) + self.keep
             key, tokens = self.key("family", family.id), self.key("tokens", family.id)
             fields = {"record": json.dumps(record, separators=(",", ":")), "client_id": family.client_id}
-            self._pipe.hset(key, mapping={**fields, **({"last_used_at": last_used} if last_used else {})})
-            self._pipe.zadd(self.key("families"), {family.id: family.created_at})
-            self._pipe.zadd(self.key("ended"), {family.id: ended})
-            self._pipe.sadd(self.key("grants", family.client_id), family.id)
-            self._pipe.zrem(self.key("unused"), family.client_id)
+            self._tx.pipe.hset(key, mapping={**fields, **({"last_used_at": last_used} if last_used else {})})
+            self._tx.pipe.zadd(self.key("families"), {family.id: family.created_at})
+            self._tx.pipe.zadd(self.key("ended"), {family.id: ended})
+            self._tx.pipe.sadd(self.key("grants", family.client_id), family.id)
+            self._tx.pipe.zrem(self.key("unused"), family.client_id)
             # only what changed: a rotation adds two digests and drops a few, not the grant's whole history
             wanted = {**dict.fromkeys(family.access, "access"), **dict.fromkeys((*family.live, *family.retired), "refresh")}
-            stored = self._pending.get(family.id)
+            stored = self._tx.pending.get(family.id)
             if stored is None:
                 with self._reading():
                     stored = self._redis.hgetall(tokens)
             gone = [d for d, kind in stored.items() if wanted.get(d) != kind]
             if gone:
-                self._pipe.hdel(tokens, *gone)
-                self._pipe.delete(*(self.key("token", d) for d in gone))
+                self._tx.pipe.hdel(tokens, *gone)
+                self._tx.pipe.delete(*(self.key("token", d) for d in gone))
             for d, kind in wanted.items():
-                self._pipe.set(self.key("token", d), f"{kind} {family.id}", exat=expires)
+                self._tx.pipe.set(self.key("token", d), f"{kind} {family.id}", exat=expires)
             added = {d: kind for d, kind in wanted.items() if stored.get(d) != kind}
             if added:
-                self._pipe.hset(tokens, mapping=added)
+                self._tx.pipe.hset(tokens, mapping=added)
             for k in (key, tokens):
-                self._pipe.expireat(k, expires)
-            self._pending[family.id] = wanted
+                self._tx.pipe.expireat(k, expires)
+            self._tx.pending[family.id] = wanted
             self._forget(family.id)
             self._remember(family)
 
@@ -217,16 +216,6 @@ class RedisStore:
         with self._reading():
             ids = self._redis.zrangebyscore(self.key("ended"), "-inf", f"({before}")
         return self._fetch(ids)
-
-    def by_access(self, token_digest: str) -> Family | None:
-        family = self._by_token(token_digest, "access")
-        return family if family is not None and token_digest in family.access else None
-
-    def by_refresh(self, token_digest: str) -> Family | None:
-        family = self._by_token(token_digest, "refresh")
-        if family is None or (token_digest not in family.live and token_digest not in family.retired):
-            return None
-        return family
 
     def revoke_family(self, family: Family) -> bool:
         """Revoke ``family`` as the store has it now (another instance may have changed it)."""
@@ -244,9 +233,9 @@ class RedisStore:
         """Remove swept records for good."""
         with self.transaction():
             for client_id in client_ids:
-                self._pipe.delete(self.key("client", client_id))
+                self._tx.pipe.delete(self.key("client", client_id))
                 for index in ("clients", "unused"):
-                    self._pipe.zrem(self.key(index), client_id)
+                    self._tx.pipe.zrem(self.key(index), client_id)
             emptied: dict[str, set[str]] = {}
             for family_id in family_ids:
                 with self._reading():
@@ -254,18 +243,18 @@ class RedisStore:
                     digests = self._redis.hkeys(self.key("tokens", family_id))
                 if holder:
                     emptied.setdefault(holder, set()).add(family_id)
-                    self._pipe.srem(self.key("grants", holder), family_id)
-                self._pipe.delete(self.key("family", family_id), self.key("tokens", family_id),
+                    self._tx.pipe.srem(self.key("grants", holder), family_id)
+                self._tx.pipe.delete(self.key("family", family_id), self.key("tokens", family_id),
                                   *(self.key("token", d) for d in digests))
                 for index in ("families", "ended"):
-                    self._pipe.zrem(self.key(index), family_id)
+                    self._tx.pipe.zrem(self.key(index), family_id)
                 self._forget(family_id)
             for client_id, dropped in emptied.items():  # a client whose last grant went is unused again
                 with self._reading():
                     left = set(self._redis.smembers(self.key("grants", client_id))) - dropped
                     created = self._redis.zscore(self.key("clients"), client_id)
                 if not left and created is not None:
-                    self._pipe.zadd(self.key("unused"), {client_id: created})
+                    self._tx.pipe.zadd(self.key("unused"), {client_id: created})
 
     # -- authorization codes, for every instance (codes.SharedCodeBook) --------------------
     def put_code(self, key: str, record: dict[str, Any], expires_at: float, forget_at: float) -> None:
@@ -332,15 +321,11 @@ class RedisStore:
         """Nothing to do: Redis expires shared sessions."""
 
     # -- bookkeeping ---------------------------------------------------------------
-    def touch(self, family: Family, now: float) -> None:
-        family.last_used_at = now
-        self._touched[family.id] = now
-
     def flush(self) -> None:
         """Write pending last-use times (only to families that still exist, never backwards)."""
         if not self._touched:
             return
-        touched, self._touched = self._touched, {}
+        touched = self._take_touched()
         with self._writing():
             self._touch_script(keys=[self.key("family", f) for f in touched], args=list(touched.values()))
 
@@ -357,9 +342,13 @@ class RedisStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """One change, made under the store's write lock and sent as one ``MULTI``; nested ones join it."""
-        if self._pipe is not None:
+        if self._tx.pipe is not None:
             yield
             return
+        with self._write_lock:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[None]:
         holder = secrets.token_hex(16)
         lock = self.key("lock")
         self._acquire(lock, holder)
@@ -369,7 +358,7 @@ class RedisStore:
                 pipe = self._redis.pipeline(transaction=True)
                 pipe.watch(lock)  # the EXEC fails if the lock expired and another instance took it
                 pipe.multi()
-                self._pipe, self._pending = pipe, {}
+                self._tx.pipe, self._tx.pending = pipe, {}
                 self._check_version()  # another instance may have written while we waited for the lock
             yield
             with self._writing():
@@ -385,7 +374,7 @@ class RedisStore:
             self._drop_cache()  # what was changed in memory for the dropped transaction goes too
             raise
         finally:
-            self._pipe, self._pending, self._checked = None, {}, False
+            self._tx.pipe, self._tx.pending, self._tx.checked = None, {}, False
             self._orphan = (lock, holder)
             with contextlib.suppress(redis.RedisError):
                 self._release(keys=[lock], args=[holder])
@@ -456,34 +445,18 @@ class RedisStore:
                 count += 1
         return count
 
-    def _remember(self, family: Family) -> None:
-        if len(self._by_digest) > CACHE_LIMIT:
-            self._families.clear()
-            self._by_digest.clear()
-        self._families[family.id] = family
-        for d in (*family.access, *family.live, *family.retired):
-            self._by_digest[d] = family
-
-    def _forget(self, family_id: str) -> None:
-        family = self._families.pop(family_id, None)
-        if family is not None:
-            for d in (*family.access, *family.live, *family.retired):
-                self._by_digest.pop(d, None)
-
     def _drop_cache(self) -> None:
-        self._families.clear()
-        self._by_digest.clear()
+        self._clear()
         self._version = "-"
 
     def _check_version(self) -> None:
-        if self._pipe is not None and self._checked:
+        if self._tx.pipe is not None and self._tx.checked:
             return  # under the lock nobody else writes; the cache holds this transaction's own changes
         with self._reading():
             version = self._redis.get(self.key("version"))
-        self._checked = self._pipe is not None
+        self._tx.checked = self._tx.pipe is not None
         if version != self._version:
-            self._families.clear()
-            self._by_digest.clear()
+            self._clear()
             self._version = version
 
     # -- errors as StateError, and the server taken for down ----------------------------------
@@ -525,6 +498,16 @@ class RedisStore:
                 continue
             self._down = None
             return
+
+
+class _Transaction(threading.local):
+    """One thread's open transaction: its ``MULTI``, the token digests it wrote per family, and
+    whether it has read the version since it took the lock."""
+
+    def __init__(self) -> None:
+        self.pipe: Any = None
+        self.pending: dict[str, dict[str, str]] = {}
+        self.checked = False
 
 
 def _family(record: str, last_used_at: str | None) -> Family:

@@ -88,7 +88,7 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
                 raise PageError(400, "Nothing granted", "Tick at least one thing the client may do, or press Deny.")
         except PageError as error:
             return _consent_page(service, grant, params, request.cookies[CSRF_COOKIE], error)
-        return _answer(service.approve(auth_request, grant, granted))
+        return _answer(await service.off_the_loop(service.approve, auth_request, grant, granted))
 
     @bp.post("/token")
     async def token() -> Response:
@@ -108,7 +108,7 @@ def oauth_routes(service: AuthorizationService, client_address: Callable[[Any], 
             body = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             raise InvalidClientMetadata("The registration request must be a JSON object") from None
-        return _json(service.register(body), 201, NO_STORE)
+        return _json(await service.off_the_loop(service.register, body), 201, NO_STORE)
 
     @bp.after_request  # this blueprint's routes only: an app-wide hook would cost every MCP request
     async def cors(response: Response) -> Response:

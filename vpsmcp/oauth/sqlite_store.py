@@ -14,6 +14,12 @@ the CLI counts from the next request. ``transaction`` is ``BEGIN IMMEDIATE``:
 a token request holds the database's one write lock from reading the refresh
 token to storing its successor, so two processes can never both rotate it.
 
+Threads: the server runs transactions in worker threads (a commit's fsync, or
+a wait for another process's write lock, blocks) while the event loop reads.
+So the store has two connections: transactions run on the writer, one thread
+at a time (a lock), and see their own changes; every other call reads on the
+reader, which sees only what is committed and never waits for the writer.
+
 Tables: ``clients`` (the record as JSON, and whether it holds a grant),
 ``families`` (the record as JSON, with the columns queries need), ``tokens``
 (each access and refresh token's digest → its family). ``last_used_at`` is a
@@ -30,17 +36,18 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from vpsmcp.errors import StateError
+from vpsmcp.oauth.family_cache import FamilyCache
 from vpsmcp.oauth.records import Client, Family
 
 SCHEMA_VERSION = 2  # 2: codes, sessions and failed logins shared by instances
 BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another process's transaction
-CACHE_LIMIT = 50_000  # token digests cached; past it the cache starts over
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
     client_id TEXT PRIMARY KEY,
@@ -88,31 +95,28 @@ FAILURE_MEMORY = 3_600.0  # failed logins older than this are forgotten (the bra
 SESSION_MEMORY = 86_400.0  # a shared session not written again for a day is dropped at the next sweep
 
 
-class SqliteStore:
+class SqliteStore(FamilyCache):
     """``OAuthStore`` on one SQLite database (see the module docstring)."""
 
     def __init__(self, path: Path, create: bool = False) -> None:
         self.path = path
         if create and not path.exists():
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives -wal and -shm the same mode
+        self._local = threading.local()  # .writing: this thread is inside a transaction (on the writer)
+        self._write_lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            self._writer = _connect(path)
+            version = self._writer.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StateError(f"{path}: written by a newer vpsmcp (schema {version}); upgrade vpsmcp to read it")
             if version < SCHEMA_VERSION:
                 with self._writing():
-                    self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+                    self._writer.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            self._reader = _connect(path)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: not a usable vpsmcp OAuth store ({exc}); move it away to start empty") from None
-        self._in_transaction = False
-        self._version = -1
-        self._families: dict[str, Family] = {}
-        self._by_digest: dict[str, Family] = {}
-        self._touched: dict[str, float] = {}
+        self._seen = {"reader": -1, "writer": -1}  # each connection's data_version when the cache was last checked
+        self._start_cache()
 
     # -- clients -----------------------------------------------------------------
     def client(self, client_id: str) -> Client | None:
@@ -179,16 +183,6 @@ class SqliteStore:
     def ended_before(self, before: float) -> list[Family]:
         rows = self._all("SELECT record, last_used_at FROM families WHERE ended_at < ?", before)
         return [_family(record, last_used) for record, last_used in rows]
-
-    def by_access(self, token_digest: str) -> Family | None:
-        family = self._by_token(token_digest, "access")
-        return family if family is not None and token_digest in family.access else None
-
-    def by_refresh(self, token_digest: str) -> Family | None:
-        family = self._by_token(token_digest, "refresh")
-        if family is None or (token_digest not in family.live and token_digest not in family.retired):
-            return None
-        return family
 
     def revoke_family(self, family: Family) -> bool:
         """Revoke ``family`` as the database has it now (another process may have changed it)."""
@@ -285,15 +279,11 @@ class SqliteStore:
             self._execute("DELETE FROM sessions WHERE saved_at < ?", now - SESSION_MEMORY)
 
     # -- bookkeeping ---------------------------------------------------------------
-    def touch(self, family: Family, now: float) -> None:
-        family.last_used_at = now
-        self._touched[family.id] = now
-
     def flush(self) -> None:
         """Write pending last-use times (their own column: a record another process changed stays as it is)."""
         if not self._touched:
             return
-        touched, self._touched = self._touched, {}
+        touched = self._take_touched()
         with self.transaction(), self._writing():
             self._db.executemany(
                 "UPDATE families SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
@@ -305,29 +295,38 @@ class SqliteStore:
     def close(self) -> None:
         with contextlib.suppress(StateError):
             self.flush()
-        self._db.close()
+        self._reader.close()
+        self._writer.close()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The writer inside this thread's transaction, else the reader."""
+        return self._writer if getattr(self._local, "writing", False) else self._reader
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One change, made under the database's write lock (``BEGIN IMMEDIATE``); nested ones join it."""
-        if self._in_transaction:
+        """One change, made under the database's write lock (``BEGIN IMMEDIATE``) on the writer, one
+        thread at a time; nested ones join it."""
+        if getattr(self._local, "writing", False):
             yield
             return
-        with self._writing():
-            self._db.execute("BEGIN IMMEDIATE")
-        self._in_transaction = True
-        try:
-            self._check_version()  # another process may have committed while we waited for the lock
-            yield
-            with self._writing():
-                self._db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            self._drop_cache()  # what was changed in memory for the rolled-back transaction goes too
-            raise
-        finally:
-            self._in_transaction = False
+        with self._write_lock:
+            self._local.writing = True
+            try:
+                with self._writing():
+                    self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    self._check_version()  # another process may have committed while we waited for the lock
+                    yield
+                    with self._writing():
+                        self._writer.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._writer.execute("ROLLBACK")
+                    self._drop_cache()  # what was changed in memory for the rolled-back transaction goes too
+                    raise
+            finally:
+                self._local.writing = False
 
     # -- the cache -------------------------------------------------------------------
     def _by_token(self, token_digest: str, kind: str) -> Family | None:
@@ -349,33 +348,18 @@ class SqliteStore:
         self._remember(family)
         return family
 
-    def _remember(self, family: Family) -> None:
-        if len(self._by_digest) > CACHE_LIMIT:
-            self._drop_cache()
-        self._families[family.id] = family
-        for d in (*family.access, *family.live, *family.retired):
-            self._by_digest[d] = family
-
-    def _forget(self, family_id: str) -> None:
-        family = self._families.pop(family_id, None)
-        if family is not None:
-            for d in (*family.access, *family.live, *family.retired):
-                self._by_digest.pop(d, None)
-
     def _drop_cache(self) -> None:
-        self._families.clear()
-        self._by_digest.clear()
-        self._version = -1
+        self._clear()
+        self._seen = {"reader": -1, "writer": -1}
 
     def _check_version(self) -> None:
-        version = self._data_version()
-        if version != self._version:
-            self._families.clear()
-            self._by_digest.clear()
-            self._version = version
-
-    def _data_version(self) -> int:
-        return int(self._one("PRAGMA data_version")[0])
+        """Drop the cache if another connection (another process's, or this store's writer for the
+        reader) committed since this connection last looked."""
+        which = "writer" if getattr(self._local, "writing", False) else "reader"
+        version = int(self._one("PRAGMA data_version")[0])
+        if version != self._seen[which]:
+            self._clear()
+            self._seen[which] = version
 
     def _revoke_where(self, condition: str, arg: str) -> int:
         rows = self._all(f"SELECT record, last_used_at FROM families WHERE {condition}", arg)  # noqa: S608
@@ -415,6 +399,13 @@ class SqliteStore:
             yield
         except sqlite3.Error as exc:
             raise StateError(f"{self.path}: cannot be written: {exc}") from None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    return db
 
 
 def _family(record: str, last_used_at: float | None) -> Family:

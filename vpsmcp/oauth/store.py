@@ -24,13 +24,14 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from vpsmcp.config.sections import StoreConfig
 from vpsmcp.errors import StateError
 from vpsmcp.logs import log
 from vpsmcp.oauth.file_store import STORE_FILE, FileStore
 from vpsmcp.oauth.records import Client, Family
+from vpsmcp.oauth.serialized import Serialized
 
 Backend = Literal["sqlite", "files", "redis"]
 SQLITE_FILE = "oauth.sqlite3"
@@ -74,6 +75,12 @@ def sqlite_available() -> bool:
 
 
 def open_store(config: StoreConfig, state_dir: Path, move_files: bool = False) -> OAuthStore:
+    """``_open``'s store, safe for the event loop and its worker threads together (``serialized.py``)."""
+    store = _open(config, state_dir, move_files)
+    return cast(OAuthStore, Serialized(store)) if isinstance(store, FileStore) else store
+
+
+def _open(config: StoreConfig, state_dir: Path, move_files: bool) -> OAuthStore:
     """The store ``config`` names (in ``state_dir``, or on a Redis server). A file store where no SQLite
     one exists yet moves in once when ``move_files`` (``serve``); until then the CLI works on the file
     store, which is what a server of the version before would still be using."""

@@ -134,7 +134,7 @@ def _housekeeping(app: Quart, runtime: Runtime, endpoint: Endpoint, oauth: Autho
             endpoint.sessions.sweep()
             if oauth is not None:
                 try:
-                    oauth.sweep()
+                    await asyncio.to_thread(oauth.sweep)  # its commits block (serialized.py)
                 except StateError as exc:  # a full disk: log it, and sweep again next time
                     log.error("%s", exc)
 

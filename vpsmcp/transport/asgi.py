@@ -111,7 +111,7 @@ class McpApp:
         headers = HeaderMap.of(scope["headers"])
         if method == "GET":
             body.watch()  # the stream is the session: it ends when the client goes
-            return legacy_sse.open_stream(self.endpoint, headers)
+            return await legacy_sse.open_stream(self.endpoint, headers)
         return await legacy_sse.not_the_stream(self.endpoint, headers, body)
 
     async def _messages(self, method: str, scope: Any, body: Body) -> Answer:

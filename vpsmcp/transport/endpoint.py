@@ -9,6 +9,7 @@ observers how each request ended (``protocol/outcomes.py``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -94,11 +95,15 @@ class Endpoint:
     heartbeat: float
     observer: EndpointObserver = Unobserved()
 
-    def admit(self, headers: HeaderMap, resource: str) -> Caller:
-        """Host/Origin/size checks, then authentication."""
+    async def admit(self, headers: HeaderMap, resource: str) -> Caller:
+        """Host/Origin/size checks, then authentication (in a worker thread when the gate may wait on
+        the network, ``Gate.blocking``)."""
         self.guard.check(headers)
         try:
-            principal = self.gate.admit(headers, resource)
+            if self.gate.blocking:
+                principal = await asyncio.to_thread(self.gate.admit, headers, resource)
+            else:
+                principal = self.gate.admit(headers, resource)
         except TransportError as exc:
             self.observer.refused(exc)
             raise

@@ -30,9 +30,9 @@ from vpsmcp.transport.sessions import HttpSession
 from vpsmcp.transport.streamable import Body
 
 
-def open_stream(ep: Endpoint, headers: HeaderMap) -> Answer:
+async def open_stream(ep: Endpoint, headers: HeaderMap) -> Answer:
     """``GET /sse``: a new session, and its stream."""
-    principal = ep.admit(headers, paths.SSE)
+    principal = await ep.admit(headers, paths.SSE)
     if not accepts(headers)[1]:
         raise not_acceptable("text/event-stream")
     session = ep.sessions.create(principal)
@@ -43,7 +43,7 @@ def open_stream(ep: Endpoint, headers: HeaderMap) -> Answer:
 async def not_the_stream(ep: Endpoint, headers: HeaderMap, body: Body) -> Answer:
     """Any other method on ``/sse``: 405, once the caller is known (401 before 405)."""
     try:
-        ep.admit(headers, paths.SSE)
+        await ep.admit(headers, paths.SSE)
     finally:
         await body.drain()
     raise TransportError(405, INVALID_REQUEST, "Method Not Allowed: GET /sse opens the stream", headers={"Allow": "GET"})
@@ -52,7 +52,7 @@ async def not_the_stream(ep: Endpoint, headers: HeaderMap, body: Body) -> Answer
 async def post_message(ep: Endpoint, headers: HeaderMap, session_id: str | None, body: Body) -> Answer:
     """``POST /messages?session_id=…``: one message into the session; answers go on its stream."""
     try:
-        principal = ep.admit(headers, paths.SSE)
+        principal = await ep.admit(headers, paths.SSE)
     except TransportError:
         await body.drain()
         raise

@@ -30,7 +30,7 @@ class Body(Protocol):
 async def serve(ep: Endpoint, method: str, headers: HeaderMap, body: Body) -> Answer:
     """One request to ``/mcp`` (POST, GET or DELETE; ``asgi.py`` answers the others)."""
     try:
-        principal = ep.admit(headers, paths.MCP)
+        principal = await ep.admit(headers, paths.MCP)
     except TransportError as exc:
         if method == "POST" and exc.status != 413:  # a declared length over the limit is not read at all
             await body.drain()

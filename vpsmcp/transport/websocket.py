@@ -43,7 +43,7 @@ async def serve(ep: Endpoint, scope: Any, receive: Any, send: Any) -> None:
         return
     offered: list[str] = list(scope.get("subprotocols") or ())
     try:
-        principal = ep.admit(HeaderMap.of(scope["headers"]), paths.WS)
+        principal = await ep.admit(HeaderMap.of(scope["headers"]), paths.WS)
         if not all(map(is_token, offered)):
             raise TransportError(400, INVALID_REQUEST, "Bad Request: Sec-WebSocket-Protocol must be comma-separated "
                                  "tokens (ASCII letters, digits and !#$%&'*+.^_`|~-)")
