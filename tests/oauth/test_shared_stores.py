@@ -336,3 +336,30 @@ def test_a_bad_instance_name_stops_serve_naming_the_setting(tmp_path: Path, name
     refused = serve_refused(tmp_path, f"--instance={name}")
     assert refused.returncode == 2 and "server.instance" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "state" / "instances").exists()
+
+
+def test_a_metadata_document_one_instance_fetched_serves_another_whose_fetch_fails(connect: Connect) -> None:
+    """Approved on one instance, exchanged on another that cannot reach the document's host now."""
+    import asyncio
+
+    from vpsmcp.oauth.cimd import CimdResolver, FetchFailed
+
+    url = "https://app.example/oauth/client.json"
+
+    class Fetched(CimdResolver):
+        async def fetch(self, url: str) -> tuple[Client, float]:
+            return Client(url, ("https://app.example/cb",), "none", None, "the app", "cimd"), 3600.0
+
+    class Unreachable(CimdResolver):
+        async def fetch(self, url: str) -> tuple[Client, float]:
+            raise FetchFailed(url, "no answer within 5 s (timeout)")
+
+    assert asyncio.run(Fetched(shelf=connect()).resolve(url)).name == "the app"
+    other = Unreachable(shelf=connect())
+    assert asyncio.run(other.resolve(url)).name == "the app"
+    assert Unreachable(shelf=connect()).cached(url) is not None, "authlib's lookup finds it too"
+    with pytest.raises(FetchFailed):
+        asyncio.run(Unreachable().resolve(url))  # without the shelf, nothing to fall back on
+    stale = connect()
+    stale.put_document(url, Client(url, ("https://app.example/cb",), name="stale").to_json(), time.time() - 60)
+    assert asyncio.run(Unreachable(shelf=connect()).resolve(url)).name == "stale", "past its time, it serves a while"

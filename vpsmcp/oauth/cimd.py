@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 import h11
@@ -77,23 +77,45 @@ class _Cached:
     expires_at: float
 
 
+@runtime_checkable
+class DocumentShelf(Protocol):
+    """Where instances sharing a store keep the documents any of them fetched (sqlite, redis)."""
+
+    def put_document(self, client_id: str, record: dict[str, Any], expires_at: float) -> None: ...
+    def document(self, client_id: str) -> tuple[dict[str, Any], float] | None: ...
+
+
 class CimdResolver:
     """Fetches, validates and caches client metadata documents.
 
     A document past its time is fetched again; while it cannot be (an outage,
     a filtered egress), the old one serves for up to ``MAX_STALE``, so a
     client that already logged in is not locked out by a passing failure.
+    With a ``shelf``, what one instance fetched serves the others as well: the
+    owner may approve on one instance and the client's token request reach
+    another while the document's host is unreachable from it.
     """
 
-    def __init__(self, allow_private: bool = False, timeout: float = TIMEOUT) -> None:
+    def __init__(self, allow_private: bool = False, timeout: float = TIMEOUT,
+                 shelf: DocumentShelf | None = None) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
+        self.shelf = shelf
         self._cache: dict[str, _Cached] = {}
 
     def cached(self, client_id: str) -> Client | None:
-        """The client of a document fetched earlier and not too stale (authlib's client lookup)."""
-        entry = self._cache.get(client_id)
+        """The client of a document fetched earlier, here or by another instance, and not too stale
+        (authlib's client lookup)."""
+        entry = self._cache.get(client_id) or self._shelved(client_id)
         return entry.client if entry and entry.expires_at + MAX_STALE > time.time() else None
+
+    def _shelved(self, client_id: str) -> _Cached | None:
+        found = self.shelf.document(client_id) if self.shelf is not None else None
+        if found is None:
+            return None
+        entry = _Cached(Client.from_json(found[0]), found[1])
+        self._cache[client_id] = entry
+        return entry
 
     def remember(self, client: Client, ttl: float = DEFAULT_TTL) -> None:
         self._cache[client.client_id] = _Cached(client, time.time() + ttl)
@@ -103,6 +125,8 @@ class CimdResolver:
     async def resolve(self, client_id: str) -> Client:
         """The client the document at ``client_id`` describes; ``InvalidClientError`` if none."""
         entry = self._cache.get(client_id)
+        if (entry is None or entry.expires_at <= time.time()) and self.shelf is not None:
+            entry = await asyncio.to_thread(self._shelved, client_id)  # a store read: off the event loop
         if entry is not None and entry.expires_at > time.time():
             return entry.client
         check_url(client_id)
@@ -114,6 +138,8 @@ class CimdResolver:
                 return stale
             raise
         self.remember(client, ttl)
+        if self.shelf is not None:
+            await asyncio.to_thread(self.shelf.put_document, client_id, client.to_json(), time.time() + ttl)
         return client
 
     async def fetch(self, url: str) -> tuple[Client, float]:

@@ -14,7 +14,8 @@ several vpsmcp stores. Keys (``P`` is the prefix):
   ``P:token:DIGEST`` → ``kind family-id``; all of a family's keys expire a
   day after the sweep would have dropped them, should no sweep run;
 - ``P:code:DIGEST`` and ``P:spent:DIGEST``, ``P:login:ADDRESS``,
-  ``P:session:HASH``: codes, failed logins and shared sessions, each with the
+  ``P:session:HASH``, ``P:document:URL``: codes, failed logins, shared
+  sessions and client metadata documents, each with the
   lifetime it has in the store (Redis expires them; nothing sweeps);
 - ``P:lock`` and ``P:version``: see below.
 
@@ -62,6 +63,7 @@ LOCK_MS = 1_000  # the write lock's life: a holder stalled longer loses it (and 
 LOCK_WAIT = 3.0  # how long a write waits for another's transaction before a 503: past a killed holder's lock
 FAILURE_MEMORY = 3_600  # as sqlite_store's
 SESSION_MEMORY = 86_400
+DOCUMENT_MEMORY = 7 * 86_400  # a document serves stale this long past its time (cimd.MAX_STALE)
 KEEP_AFTER_SWEEP = 86_400  # a family's keys outlive the sweep's retention by this much, in case none runs
 
 # KEYS[1] the code, KEYS[2] its spent mark; ARGV[1] when the mark is forgotten (unix seconds)
@@ -298,6 +300,20 @@ class RedisStore(FamilyCache):
     def login_succeeded(self, address: str) -> None:
         with self._writing():
             self._redis.delete(self.key("login", address))
+
+    # -- client metadata documents, for every instance (cimd.DocumentShelf) ----------------
+    def put_document(self, client_id: str, record: dict[str, Any], expires_at: float) -> None:
+        entry = json.dumps({"record": record, "expires_at": expires_at})
+        with self._writing():
+            self._redis.set(self.key("document", client_id), entry, exat=_later(expires_at + DOCUMENT_MEMORY))
+
+    def document(self, client_id: str) -> tuple[dict[str, Any], float] | None:
+        with self._reading():
+            raw = self._redis.get(self.key("document", client_id))
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        return dict(entry["record"]), float(entry["expires_at"])
 
     # -- handshake-era sessions, for every instance (saved_sessions.SessionShelf) ----------------
     def put_session(self, key: str, record: dict[str, Any], saved_at: float) -> None:

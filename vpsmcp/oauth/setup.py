@@ -11,7 +11,7 @@ from typing import Any
 from vpsmcp.config.sections import Config
 from vpsmcp.oauth.authorization import Lifetimes
 from vpsmcp.oauth.bearer import BearerGate
-from vpsmcp.oauth.cimd import CimdResolver
+from vpsmcp.oauth.cimd import CimdResolver, DocumentShelf
 from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.codes import CodeShelf, SharedCodeBook
 from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
@@ -27,8 +27,9 @@ from vpsmcp.server.runtime import Runtime
 def build_service(runtime: Runtime, scopes: Callable[[], list[str]],
                   events: AuthEvents = NO_AUTH_EVENTS) -> AuthorizationService:
     auth = runtime.config.auth
-    cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts)
     store = open_store(runtime.config.store, runtime.state.path, move_files=True)
+    cimd = CimdResolver(allow_private=auth.client_metadata_private_hosts,  # documents shared by instances
+                        shelf=store if isinstance(store, DocumentShelf) else None)
     service = AuthorizationService(
         store=store,
         resources=Resources.of(runtime.public_url),

@@ -26,8 +26,8 @@ Tables: ``clients`` (the record as JSON, and whether it holds a grant),
 column of its own, written by ``flush`` without touching the record, so
 bookkeeping never overwrites a revocation another process made. For instances
 that share the database: ``codes`` (``codes.SharedCodeBook``), ``sessions``
-(``saved_sessions.SessionShelf``, by id hash) and ``login_failures``
-(``owner.SharedLoginLimiter``).
+(``saved_sessions.SessionShelf``, by id hash), ``login_failures``
+(``owner.SharedLoginLimiter``) and ``documents`` (``cimd.DocumentShelf``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,17 @@ CREATE TABLE IF NOT EXISTS sessions (
     record TEXT NOT NULL
 );
 """
+# Tables added since, without a new schema version: a version before ignores them, so an upgrade can
+# be rolled back (``upgrade --rollback``) onto the same database.
+ADDED = {
+    "documents": """CREATE TABLE IF NOT EXISTS documents (
+        client_id TEXT PRIMARY KEY,  -- a client ID metadata document's URL
+        record TEXT NOT NULL,        -- the client it describes
+        expires_at REAL NOT NULL     -- when it should be fetched again (it may serve stale a while after)
+    )""",
+}
 FAILURE_MEMORY = 3_600.0  # failed logins older than this are forgotten (the brake's longest wait is 15 min)
+DOCUMENT_MEMORY = 7 * 86_400.0  # a document past its time this long is dropped (cimd.MAX_STALE)
 SESSION_MEMORY = 86_400.0  # a shared session not written again for a day is dropped at the next sweep
 
 
@@ -112,6 +122,10 @@ class SqliteStore(FamilyCache):
             if version < SCHEMA_VERSION:
                 with self._writing():
                     self._writer.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            tables = {row[0] for row in self._writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if missing := [sql for name, sql in ADDED.items() if name not in tables]:
+                with self._writing():
+                    self._writer.executescript("BEGIN IMMEDIATE; " + "; ".join(missing) + "; COMMIT;")
             self._reader = _connect(path)
         except sqlite3.DatabaseError as exc:
             raise StateError(f"{path}: not a usable vpsmcp OAuth store ({exc}); move it away to start empty") from None
@@ -257,6 +271,16 @@ class SqliteStore(FamilyCache):
     def login_succeeded(self, address: str) -> None:
         with self.transaction():
             self._execute("DELETE FROM login_failures WHERE address = ?", address)
+
+    # -- client metadata documents, for every instance (cimd.DocumentShelf) ----------------
+    def put_document(self, client_id: str, record: dict[str, Any], expires_at: float) -> None:
+        with self.transaction():
+            self._execute("DELETE FROM documents WHERE expires_at < ?", time.time() - DOCUMENT_MEMORY)
+            self._execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?)", client_id, json.dumps(record), expires_at)
+
+    def document(self, client_id: str) -> tuple[dict[str, Any], float] | None:
+        row = self._one("SELECT record, expires_at FROM documents WHERE client_id = ?", client_id)
+        return None if row is None else (dict(json.loads(row[0])), float(row[1]))
 
     # -- handshake-era sessions, for every instance (saved_sessions.SessionShelf) ----------------
     def put_session(self, key: str, record: dict[str, Any], saved_at: float) -> None:
