@@ -282,3 +282,29 @@ def test_a_redis_that_stops_answering_costs_one_timeout_then_fails_at_once_until
         found = store.by_access(digest("a1"))
         assert found is not None and found.id == "f1"
         store.close()
+
+
+def test_an_ended_grant_stays_in_redis_as_long_as_the_sweep_keeps_it(redis_url: str) -> None:
+    """Redis expires a family's keys only past the sweep's retention: a replay of its tokens must
+    still find the revoked grant as long as the sqlite store would."""
+    from vpsmcp.oauth.records import RETAIN_ENDED
+
+    store = RedisStore(redis_url, f"e{uuid.uuid4().hex[:8]}")
+    ended = family("f1", live={digest("r1"): time.time()})
+    ended.revoke(time.time())
+    store.save_family(ended)
+    raw = store._redis
+    for key in (store.key("family", "f1"), store.key("tokens", "f1"), store.key("token", digest("r1"))):
+        assert raw.ttl(key) > RETAIN_ENDED, key
+    found = RedisStore(redis_url, store.prefix).by_refresh(digest("r1"))
+    assert found is not None and found.revoked_at is not None
+    store.close()
+
+
+@pytest.mark.parametrize("to", ["http://127.0.0.1:6379", "redis", "postgres://db"])
+def test_store_migrate_to_something_that_is_no_backend_is_refused_naming_what_it_takes(tmp_path: Path, to: str) -> None:
+    refused = subprocess.run([sys.executable, "-m", "vpsmcp", "store", "migrate", "--to", to, "--state-dir",
+                              str(tmp_path / "state")], capture_output=True, text=True, timeout=30,
+                             env=clean_env(tmp_path), cwd=tmp_path)
+    assert refused.returncode == 2 and "expected sqlite, files, or a redis://" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "state").exists()

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 ACCESS_PREFIX = "vpsmcp_at_"
 REFRESH_PREFIX = "vpsmcp_rt_"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+RETAIN_ENDED = 7 * 86400.0  # an ended grant is kept this long (the sweep drops it then), for replays and the audit
 
 
 def new_secret(prefix: str = "") -> str:

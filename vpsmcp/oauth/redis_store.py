@@ -55,7 +55,7 @@ from redis.retry import Retry
 
 from vpsmcp.errors import StateError
 from vpsmcp.oauth.family_cache import FamilyCache
-from vpsmcp.oauth.records import Client, Family
+from vpsmcp.oauth.records import RETAIN_ENDED, Client, Family
 
 TIMEOUT = 2.0  # seconds a command (or a connect) may take before the request is answered 503
 PROBE_EVERY = 0.5  # seconds between pings while the server is down
@@ -64,7 +64,7 @@ LOCK_WAIT = 3.0  # how long a write waits for another's transaction before a 503
 FAILURE_MEMORY = 3_600  # as sqlite_store's
 SESSION_MEMORY = 86_400
 DOCUMENT_MEMORY = 7 * 86_400  # a document serves stale this long past its time (cimd.MAX_STALE)
-KEEP_AFTER_SWEEP = 86_400  # a family's keys outlive the sweep's retention by this much, in case none runs
+KEEP_AFTER_END = int(RETAIN_ENDED) + 86_400  # a family's keys outlive the sweep's retention by a day, should none run
 
 # KEYS[1] the code, KEYS[2] its spent mark; ARGV[1] when the mark is forgotten (unix seconds)
 TAKE_CODE = """
@@ -101,10 +101,9 @@ class RedisStore(FamilyCache):
 
     remote = True  # every call is a round trip: the bearer check runs off the event loop too (serialized.py)
 
-    def __init__(self, url: str, prefix: str = "vpsmcp", ttl_after_sweep: float = 0.0) -> None:
+    def __init__(self, url: str, prefix: str = "vpsmcp") -> None:
         self.url = shown(url)
         self.prefix = prefix
-        self.keep = int(ttl_after_sweep) + KEEP_AFTER_SWEEP
         self._down: str | None = None  # why the server is taken for down (a thread pings it meanwhile)
         self._down_lock = threading.Lock()
         self._closed = threading.Event()
@@ -182,7 +181,7 @@ class RedisStore(FamilyCache):
             record = family.to_json()
             last_used = record.pop("last_used_at")
             ended = family.revoked_at or family.refresh_expires_at
-            expires = int(ended) + self.keep
+            expires = int(ended) + KEEP_AFTER_END
             key, tokens = self.key("family", family.id), self.key("tokens", family.id)
             fields = {"record": json.dumps(record, separators=(",", ":")), "client_id": family.client_id}
             self._tx.pipe.hset(key, mapping={**fields, **({"last_used_at": last_used} if last_used else {})})

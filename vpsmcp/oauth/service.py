@@ -25,14 +25,13 @@ from vpsmcp.oauth.cimd_offer import CimdOffer
 from vpsmcp.oauth.events import NO_AUTH_EVENTS, AuthEvents
 from vpsmcp.oauth.owner import LoginLimiter, OwnerLogin, OwnerPassword, SharedLoginLimiter
 from vpsmcp.oauth.rate_limit import RateLimit
-from vpsmcp.oauth.records import Client
+from vpsmcp.oauth.records import RETAIN_ENDED, Client
 from vpsmcp.oauth.resources import Resources
 from vpsmcp.oauth.store import OAuthStore
 
 log = logging.getLogger("vpsmcp.oauth")
 T = TypeVar("T")
 
-RETAIN_ENDED = 7 * 86400.0
 REGISTRATION_WINDOW = 600.0  # seconds the registration limits count over
 
 
