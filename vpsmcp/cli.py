@@ -20,6 +20,7 @@ from vpsmcp import __version__
 from vpsmcp.audit import commands as audit_commands
 from vpsmcp.doctor import commands as doctor_commands
 from vpsmcp.errors import VpsmcpError
+from vpsmcp.fleet import commands as fleet_commands
 from vpsmcp.gateway import commands as gateway_commands
 from vpsmcp.install import commands as install_commands
 from vpsmcp.oauth import commands as oauth_commands
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     trace_commands.add_commands(sub)
     audit_commands.add_commands(sub)
     doctor_commands.add_commands(sub)
+    fleet_commands.add_commands(sub)
 
     p = sub.add_parser("version", help="print versions", description="Print vpsmcp's and its runtime's versions.")
     p.set_defaults(command=_version)

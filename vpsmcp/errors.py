@@ -11,6 +11,7 @@ subclasses that carry a wire form. Nothing else catches them::
      ├── StateError           the state directory cannot be created or used
      │    └── AuditUnavailable  ... the audit log cannot be written: no call runs unrecorded (audit/log.py)
      ├── InstallError         install, upgrade or uninstall cannot go on (files were put back)
+     ├── FleetError           a fleet node cannot be added, logged in to or found (fleet/)
      ├── DoctorError          vpsmcp doctor cannot check what it was given (doctor/model.py)
      │    └── ProbeError      ... a request it sent got no usable answer (becomes a failed step)
      ├── PageError            a request refused as an HTML page for a person (consent, status page)
@@ -93,6 +94,11 @@ class PageError(VpsmcpError):
 
 class StateError(VpsmcpError):
     """The state directory (tokens, sessions, audit log) is unusable."""
+
+
+class FleetError(VpsmcpError):
+    """``vpsmcp fleet`` cannot do what was asked: the node is unknown, unreachable, or refused the
+    hub's login; the message names the node and what to do."""
 
 
 class InstallError(VpsmcpError):

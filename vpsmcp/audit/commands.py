@@ -73,6 +73,10 @@ def _line(record: dict[str, Any]) -> str:
     who = f"client={record.get('client') or '-'} token={record.get('token') or '-'}"
     if record.get("instance"):
         who += f" instance={record['instance']}"
+    if record.get("node"):
+        who += f" node={record['node']}"
+    if record.get("on_behalf_of"):
+        who += f" on-behalf-of={record['on_behalf_of']}"
     arguments = json.dumps(record.get("arguments"), ensure_ascii=False, separators=(",", ":"))
     error = f"  error: {record['error']}" if record.get("error") else ""
     return (f"{record.get('time', '?')}  #{record.get('seq', '?')}  {record.get('tool', '?')}  {record.get('status', '?')}"

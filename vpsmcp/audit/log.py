@@ -2,7 +2,9 @@
 
 Each call becomes one JSON line in ``audit.jsonl`` (0600): when, who (client
 and token id), which tool with which arguments (secrets redacted, long values
-summarised), how it ended, how long it took. Every record carries the hash of
+summarised), how it ended, how long it took; for a fleet call, on the hub the
+node it went to (``node``), on the node the hub's caller as the hub says it
+(``on_behalf_of``: recorded, never trusted for access). Every record carries the hash of
 the one before it (``prev``) and its own (``hash``: SHA-256 of the record's
 canonical JSON without it), so an edited record breaks the chain. The newest
 record's number and hash are also kept in ``audit.head`` (written atomically),
@@ -179,6 +181,8 @@ class AuditLog:
             "error": answer.detail[:MAX_STRING] if answer.detail else None,
             "duration_ms": round(answer.duration * 1000, 3),
             **({"instance": self.instance} if self.instance else {}),
+            **({"node": answer.host} if answer.host else {}),
+            **({"on_behalf_of": answer.on_behalf_of} if answer.on_behalf_of else {}),
         })
 
     def _timestamp(self, now: float) -> str:

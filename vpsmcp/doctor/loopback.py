@@ -1,7 +1,7 @@
 """The redirect listener of ``--login``: a one-page HTTP server on 127.0.0.1 (RFC 8252 §7.3).
 
 The browser comes back to ``http://127.0.0.1:PORT/callback?code=…&state=…``;
-the listener hands the query to the waiting doctor and shows a line saying the
+the listener hands the query to the waiting doctor (or ``vpsmcp fleet``) and shows a line saying the
 terminal takes it from here. It binds to loopback only and to a port the
 system picks, and stops when the doctor is done.
 """
@@ -15,16 +15,17 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 CALLBACK = "/callback"
-PAGE = (b"<!doctype html><meta charset=utf-8><title>vpsmcp doctor</title>"
-        b"<p>vpsmcp doctor got the answer. You can close this tab; the terminal shows the rest.</p>")
+PAGE = ("<!doctype html><meta charset=utf-8><title>{who}</title>"
+        "<p>{who} got the answer. You can close this tab; the terminal shows the rest.</p>")
 
 
 class RedirectListener:
     """Receives the authorization response; ``wait`` returns its query parameters."""
 
-    def __init__(self) -> None:
+    def __init__(self, who: str = "vpsmcp doctor") -> None:
         answers: queue.Queue[dict[str, str]] = queue.Queue()
         self.answers = answers
+        page = PAGE.format(who=who).encode()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
@@ -35,9 +36,9 @@ class RedirectListener:
                 answers.put({k: v[0] for k, v in parse_qs(parts.query).items()})
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(PAGE)))
+                self.send_header("Content-Length", str(len(page)))
                 self.end_headers()
-                self.wfile.write(PAGE)
+                self.wfile.write(page)
 
             def log_message(self, format: str, *args: object) -> None:
                 return  # the query holds the code: never log it

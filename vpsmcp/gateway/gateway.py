@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from vpsmcp.config.sections import UpstreamConfig
@@ -57,26 +57,31 @@ class Gateway:
         env: Mapping[str, str],
         status_path: Path | None = None,
         clashes: Callable[[], list[str]] = list,
+        nodes: Sequence[UpstreamProvider] = (),
     ) -> None:
+        """``nodes``: the fleet's (fleet/node.py), supervised and shown like any upstream."""
         self.providers = [UpstreamProvider(name, c, link_factory(name, c, env)) for name, c in upstreams.items()]
+        self.providers += nodes
         self.status_path = status_path
         self.clashes = clashes
         self._writer: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Start the ``start = "boot"`` upstreams and the status writer (async: it needs the running loop)."""
         for provider in self.providers:
             if provider.config.start == "boot":
                 provider.upstream.begin()
+            self._background.append(asyncio.create_task(provider.background()))
         if self.status_path is not None and self.providers:
             self._writer = asyncio.create_task(self._write_status(self.status_path))
 
     async def stop(self) -> None:
         """Stop every upstream at once (each closes stdin, then signals its process group)."""
-        if self._writer is not None:
-            self._writer.cancel()
+        for task in (*self._background, *((self._writer,) if self._writer is not None else ())):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await task
         await asyncio.gather(*(p.upstream.stop() for p in self.providers))
         if self.status_path is not None and self.providers:
             await asyncio.to_thread(status.write, self.status_path, self.snapshot())

@@ -28,6 +28,17 @@ class Wire:
     lost: Callable[[str], None]
 
 
+class Credential(Protocol):
+    """A bearer token an upstream issued to vpsmcp itself (a fleet node's grant to its hub), never a
+    client's. Both calls raise ``UpstreamError`` saying what the owner must do when none can be had."""
+
+    async def header(self) -> str:
+        """The ``Authorization`` value to send now (renewed before it expires)."""
+
+    async def renew(self, refused: str) -> str:
+        """The upstream answered 401 to ``refused``: a new value (a refresh), or why there is none."""
+
+
 class Link(Protocol):
     """One connection to an upstream MCP server."""
 

@@ -29,13 +29,18 @@ Listener = Callable[[frozenset[str]], None]
 
 
 class UpstreamProvider:
-    """What one upstream offers, as the registry sees it."""
+    """What one upstream offers, as the registry sees it.
 
-    def __init__(self, name: str, config: UpstreamConfig, make_link: MakeLink) -> None:
+    A fleet node (``fleet/node.py``) is one too, and changes what the hooks say: the scope each
+    entry needs, its description, what a call carries, and ``host``."""
+
+    host: str | None = None  # the fleet node this provider's tools act on
+
+    def __init__(self, name: str, config: UpstreamConfig, make_link: MakeLink, scope: str | None = None) -> None:
         self.name = name
         self.config = config
         self.prefix = config.prefix.replace("{name}", name)
-        self.scope = scopes.upstream(name)
+        self.scope = scope or scopes.upstream(name)
         self.upstream = Upstream(name, config, make_link, self._changed)
         self._listeners: list[Listener] = []
         self._built: Catalog | None = None
@@ -107,18 +112,35 @@ class UpstreamProvider:
         schema = entry.get("inputSchema")
         return Tool(
             name=self.prefix + name,
-            description=_text(entry.get("description")),
+            description=self.description_of(_text(entry.get("description"))),
             input_schema=schema if isinstance(schema, dict) else {"type": "object"},
             handler=self._call_tool(name),
             output_schema=_dict_or_none(entry.get("outputSchema")),
             annotations=_dict_or_none(entry.get("annotations")),
             title=entry.get("title") if isinstance(entry.get("title"), str) else None,
-            scope=self.scope,
+            scope=self.scope_of(entry),
+            host=self.host,
         )
+
+    def scope_of(self, entry: dict[str, Any]) -> str:
+        """The scope an entry of the upstream's lists needs here: the upstream's, for everything."""
+        return self.scope
+
+    def description_of(self, text: str) -> str:
+        """An entry's description as offered here."""
+        return text
+
+    async def background(self) -> None:
+        """What runs beside the upstream for as long as the gateway does (nothing, for a plain upstream)."""
+
+    def outgoing(self, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+        """What a call sends upstream on behalf of ``ctx``'s caller: the parameters as they are."""
+        return params
 
     def _call_tool(self, name: str) -> Callable[[Context, dict[str, Any]], Awaitable[Any]]:
         async def handler(ctx: Context, arguments: dict[str, Any]) -> WireResult:
-            return WireResult(await self.upstream.call(ctx, "tools/call", {"name": name, "arguments": arguments}))
+            params = self.outgoing(ctx, {"name": name, "arguments": arguments})
+            return WireResult(await self.upstream.call(ctx, "tools/call", params))
 
         return handler
 
@@ -126,16 +148,17 @@ class UpstreamProvider:
         uri, name = entry.get("uri"), entry.get("name")
         if not isinstance(uri, str):
             return None
-        return Resource(uri, _text(name) or uri, self._read, _text(entry.get("description")),
-                        _str_or_none(entry.get("mimeType")), self.scope)
+        return Resource(uri, _text(name) or uri, self._read, self.description_of(_text(entry.get("description"))),
+                        _str_or_none(entry.get("mimeType")), self.scope_of(entry))
 
     def _template(self, entry: dict[str, Any]) -> ResourceTemplate | None:
         template, name = entry.get("uriTemplate"), entry.get("name")
         if not isinstance(template, str):
             return None
         complete = self._completer({"type": "ref/resource", "uri": template})
-        return ResourceTemplate(template, _text(name) or template, self._read, _text(entry.get("description")),
-                                _str_or_none(entry.get("mimeType")), self.scope, complete)
+        return ResourceTemplate(template, _text(name) or template, self._read,
+                                self.description_of(_text(entry.get("description"))),
+                                _str_or_none(entry.get("mimeType")), self.scope_of(entry), complete)
 
     async def _read(self, ctx: Context, uri: str, variables: dict[str, str]) -> Any:
         result = await self._ask(ctx, "resources/read", {"uri": uri})
@@ -155,7 +178,8 @@ class UpstreamProvider:
             return await self._ask(ctx, "prompts/get", {"name": name, "arguments": args})
 
         complete = self._completer({"type": "ref/prompt", "name": name})
-        return Prompt(self.prefix + name, render, _text(entry.get("description")), arguments, self.scope, complete)
+        return Prompt(self.prefix + name, render, self.description_of(_text(entry.get("description"))), arguments,
+                      self.scope_of(entry), complete)
 
     def _completer(self, ref: dict[str, Any]) -> Completer:
         async def complete(ctx: Context, argument: str, value: str, context: dict[str, str]) -> Sequence[str]:
@@ -174,7 +198,7 @@ class UpstreamProvider:
     async def _ask(self, ctx: Context, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """A call that is not a tool call: an unavailable upstream is a JSON-RPC error, not a tool result."""
         try:
-            return await self.upstream.call(ctx, method, params)
+            return await self.upstream.call(ctx, method, self.outgoing(ctx, params))
         except UpstreamError as exc:
             raise JsonRpcError(INTERNAL_ERROR, str(exc)) from None
 

@@ -9,7 +9,8 @@ brings what the server says outside any request (``list_changed``). A 404 for
 our session means it expired: the link is lost, and the supervisor starts a
 new one with a fresh ``initialize`` rather than sending the stale id forever
 (claude-code#48557). Only the configured static headers are sent: never a
-client's token.
+client's token; a fleet node gets, besides, the hub's own token (a ``Credential``), renewed
+once when the node answers 401.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 from vpsmcp.errors import JsonRpcError, UpstreamError
 from vpsmcp.gateway.http_client import HttpClient, HttpError, HttpResponse, Origin
-from vpsmcp.gateway.link import Wire
+from vpsmcp.gateway.link import Credential, Wire
 from vpsmcp.gateway.sse_reader import SseReader
 from vpsmcp.protocol import jsonrpc
 from vpsmcp.protocol.jsonrpc import INTERNAL_ERROR, ErrorResponse, Message, Request, RequestId
@@ -33,13 +34,15 @@ LISTEN_RETRY = 1.0  # seconds before the GET stream is opened again after it end
 class StreamableLink:
     """One Streamable HTTP session with an upstream."""
 
-    def __init__(self, name: str, url: str, headers: Mapping[str, str], wire: Wire) -> None:
+    def __init__(self, name: str, url: str, headers: Mapping[str, str], wire: Wire,
+                 credential: Credential | None = None) -> None:
         self.name = name
         self.url = url
         parts = urlsplit(url)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.static = dict(headers)
         self.wire = wire
+        self.credential = credential
         self.http = HttpClient(Origin.of(url))
         self.session_id: str | None = None
         self.version: str | None = None
@@ -57,8 +60,10 @@ class StreamableLink:
         self.version = version
         self._spawn(self._listen())
 
-    def _headers(self, accept: str) -> dict[str, str]:
+    def _headers(self, accept: str, authorization: str = "") -> dict[str, str]:
         headers = {**self.static, "accept": accept, "content-type": "application/json"}
+        if authorization:
+            headers["authorization"] = authorization
         if self.session_id:
             headers["mcp-session-id"] = self.session_id
         if self.version:
@@ -69,11 +74,15 @@ class StreamableLink:
         """POST one message; a request's answer is read on in the background."""
         related = message.id if isinstance(message, Request) else None
         body = jsonrpc.encode(message)
-        try:
-            response = await self.http.send("POST", self.target, self._headers("application/json, text/event-stream"), body)
-        except HttpError as exc:
-            self._lose(f"cannot be reached: {exc}")
-            raise UpstreamError(self.name, f"cannot be reached: {exc}") from None
+        authorization = await self._authorization()
+        response = await self._post(body, authorization)
+        if response.status == 401 and self.credential is not None:
+            await self._finish(response)
+            response = await self._post(body, await self._authorization(refused=authorization))
+            if response.status == 401:
+                await self._finish(response)
+                self._lose("refused the hub's token right after it was renewed (HTTP 401)")
+                raise UpstreamError(self.name, "refused the hub's token right after it was renewed (HTTP 401)")
         if isinstance(message, Request) and message.method == "initialize":
             self.session_id = response.headers.get("mcp-session-id") or None
         if response.status in (200, 202) and related is not None:
@@ -84,6 +93,25 @@ class StreamableLink:
             self._lose("ended our session (HTTP 404)")
         if response.status not in (200, 202):
             raise UpstreamError(self.name, f"answered HTTP {response.status} to a {_kind(message)}")
+
+    async def _post(self, body: bytes, authorization: str) -> HttpResponse:
+        try:
+            return await self.http.send("POST", self.target,
+                                        self._headers("application/json, text/event-stream", authorization), body)
+        except HttpError as exc:
+            self._lose(f"cannot be reached: {exc}")
+            raise UpstreamError(self.name, f"cannot be reached: {exc}") from None
+
+    async def _authorization(self, refused: str | None = None) -> str:
+        """The credential's header value (renewed after a 401 to ``refused``); one that cannot be had
+        loses the link, so the supervisor fails calls at once with the reason until it can."""
+        if self.credential is None:
+            return ""
+        try:
+            return await (self.credential.header() if refused is None else self.credential.renew(refused))
+        except UpstreamError as exc:
+            self._lose(exc.problem)
+            raise
 
     async def _answer(self, response: HttpResponse, related: RequestId) -> None:
         """Deliver what answers a request: a JSON body, or the events of its stream."""
@@ -119,18 +147,28 @@ class StreamableLink:
 
     async def _listen(self) -> None:
         """The GET stream: messages the server sends outside any request (a 405 means it has none)."""
+        refused: str | None = None
         while not self._closed:
             try:
-                async with self.http.request("GET", self.target, self._headers("text/event-stream")) as response:
+                authorization = await self._authorization(refused)
+            except UpstreamError:
+                return
+            refused = None
+            try:
+                async with self.http.request("GET", self.target, self._headers("text/event-stream", authorization)) as response:
                     if response.status == 405:
                         return
                     if response.status == 404 and self.session_id:
                         self._lose("ended our session (HTTP 404)")
                         return
-                    reader = SseReader()
-                    async for chunk in response.chunks():
-                        for event in reader.feed(chunk):
-                            self._deliver(event.data.encode(), None)
+                    if response.status == 401 and self.credential is not None:
+                        refused = authorization  # renewed before the next try, a second apart
+                        await response.read()
+                    else:
+                        reader = SseReader()
+                        async for chunk in response.chunks():
+                            for event in reader.feed(chunk):
+                                self._deliver(event.data.encode(), None)
             except (HttpError, OSError, ValueError):
                 pass
             await asyncio.sleep(LISTEN_RETRY)
@@ -159,9 +197,11 @@ class StreamableLink:
         for task in list(self._tasks):
             task.cancel()
         if self.session_id:
-            with contextlib.suppress(HttpError, OSError, TimeoutError):
+            with contextlib.suppress(HttpError, OSError, TimeoutError, UpstreamError):
                 async with asyncio.timeout(2.0):
-                    async with self.http.request("DELETE", self.target, self._headers("application/json")) as response:
+                    authorization = await self.credential.header() if self.credential is not None else ""
+                    async with self.http.request("DELETE", self.target,
+                                                 self._headers("application/json", authorization)) as response:
                         await response.read()
         self.http.close()
 

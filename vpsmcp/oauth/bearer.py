@@ -69,7 +69,7 @@ class BearerGate:
 
     def refuse_scope(self, principal: Caller, scope: str, resource: str) -> ScopeRequired:
         """403 step-up: ask for what the token has plus ``scope``."""
-        wanted = sorted({*(principal.scopes or ()), scope})
+        wanted = sorted({*(principal.scopes or ()), *scope.split()})
         header = (
             f'Bearer error="insufficient_scope", scope="{" ".join(wanted)}", '
             f'resource_metadata="{self.resources.metadata_url(resource)}", '

@@ -37,6 +37,7 @@ from vpsmcp.protocol.request_state import RequestStateCodec
 from vpsmcp.protocol.results import tool_result
 from vpsmcp.protocol.session import Session
 from vpsmcp.protocol.versions import SUPPORTED_VERSIONS, Era, negotiate
+from vpsmcp.scopes import ON_BEHALF_KEY
 
 log = logging.getLogger("vpsmcp.dispatch")
 
@@ -48,6 +49,7 @@ CACHEABLE = frozenset(
 HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
 STATELESS_ONLY = frozenset({"server/discover"})
 NAMED = frozenset({"tools/call", "prompts/get"})  # requests whose answer names a tool or prompt
+MAX_BEHALF = 200  # characters of a fleet hub's on-behalf-of kept for the audit
 
 T = TypeVar("T")
 Handler = Callable[["Dispatcher", Request, Context, "Session | None"], Awaitable[dict[str, Any]]]
@@ -134,8 +136,15 @@ class Dispatcher:
         known = name is not None and (outcome in (Outcome.OK, Outcome.TOOL_ERROR)  # answered: the registry has it
                                       or (self.registry.tool(name) if request.method == "tools/call"
                                           else self.registry.prompt(name)) is not None)
+        if request.method != "tools/call":
+            return Answered(request.method, name, known, request.params.get("arguments"), outcome, code, detail,
+                            duration, ctx.client_id, ctx.token_id)
+        tool = self.registry.tool(name) if name is not None else None
+        meta = request.params.get("_meta")
+        behalf = meta.get(ON_BEHALF_KEY) if isinstance(meta, dict) else None
         return Answered(request.method, name, known, request.params.get("arguments"), outcome, code, detail,
-                        duration, ctx.client_id, ctx.token_id)
+                        duration, ctx.client_id, ctx.token_id, tool.host if tool is not None else None,
+                        behalf[:MAX_BEHALF] if isinstance(behalf, str) else None)
 
     def _tell(self, answer: Answered, ran: bool) -> None:
         """Tell every observer; if one cannot record a request that ran, its answer is withheld,

@@ -32,7 +32,9 @@ class Answered(NamedTuple):
 
     ``name`` is the tool or prompt as the client named it; ``known`` whether the
     registry offers it (a made-up name is no metric label). ``code`` is the
-    JSON-RPC error code of a refusal; ``detail`` the error's or the tool error's text.
+    JSON-RPC error code of a refusal; ``detail`` the error's or the tool error's text. ``host`` and
+    ``on_behalf_of`` are the two sides of a fleet call: the node a hub's tool acts on, and on a
+    node, the hub's caller as the hub says it in the call's ``_meta``.
     A tuple: immutable, and made in a fraction of a frozen dataclass's time (once a request).
     """
 
@@ -46,6 +48,8 @@ class Answered(NamedTuple):
     duration: float
     client_id: str | None
     token_id: str | None
+    host: str | None = None  # the fleet node the tool acts on (a hub's record)
+    on_behalf_of: str | None = None  # who asked the fleet hub that called us (its word, informational)
 
     @property
     def words(self) -> str:

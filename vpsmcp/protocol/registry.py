@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from vpsmcp.scopes import PLUGINS, ordered
+from vpsmcp.scopes import PLUGINS, SCOPE_KEY, ordered
 
 if TYPE_CHECKING:
     from vpsmcp.protocol.context import Context
@@ -44,10 +44,12 @@ class Tool:
     annotations: dict[str, Any] | None = None
     title: str | None = None
     scope: str = DEFAULT_SCOPE
+    host: str | None = None  # the fleet node it acts on, for the audit (None: this server)
 
     def describe(self) -> dict[str, Any]:
-        """The ``tools/list`` entry."""
-        entry: dict[str, Any] = {"name": self.name, "description": self.description, "inputSchema": self.input_schema}
+        """The ``tools/list`` entry; ``_meta`` says the scope it needs (a fleet hub maps it)."""
+        entry: dict[str, Any] = {"name": self.name, "description": self.description, "inputSchema": self.input_schema,
+                                 "_meta": {SCOPE_KEY: self.scope}}
         if self.title:
             entry["title"] = self.title
         if self.output_schema is not None:
@@ -70,7 +72,7 @@ class Resource:
 
     def describe(self) -> dict[str, Any]:
         """The ``resources/list`` entry."""
-        entry: dict[str, Any] = {"uri": self.uri, "name": self.name}
+        entry: dict[str, Any] = {"uri": self.uri, "name": self.name, "_meta": {SCOPE_KEY: self.scope}}
         if self.description:
             entry["description"] = self.description
         if self.mime_type:
@@ -103,7 +105,7 @@ class ResourceTemplate:
 
     def describe(self) -> dict[str, Any]:
         """The ``resources/templates/list`` entry."""
-        entry: dict[str, Any] = {"uriTemplate": self.uri_template, "name": self.name}
+        entry: dict[str, Any] = {"uriTemplate": self.uri_template, "name": self.name, "_meta": {SCOPE_KEY: self.scope}}
         if self.description:
             entry["description"] = self.description
         if self.mime_type:
@@ -133,7 +135,7 @@ class Prompt:
 
     def describe(self) -> dict[str, Any]:
         """The ``prompts/list`` entry."""
-        entry: dict[str, Any] = {"name": self.name}
+        entry: dict[str, Any] = {"name": self.name, "_meta": {SCOPE_KEY: self.scope}}
         if self.description:
             entry["description"] = self.description
         if self.arguments:
@@ -302,9 +304,10 @@ class Registry:
 def allowed(scope: str, granted: Mapping[str, object] | frozenset[str] | None) -> bool:
     """Whether a caller holding ``granted`` scopes may use something needing ``scope``.
 
-    ``None`` means no authorization is in force (no-auth mode): everything is allowed.
+    ``None`` means no authorization is in force (no-auth mode): everything is allowed. A scope
+    with spaces (a fleet node's ``fleet:web1 vps:read``) needs each of its names.
     """
-    return granted is None or scope in granted
+    return granted is None or scope in granted or (" " in scope and all(s in granted for s in scope.split()))
 
 
 def registry_scopes(registry: Registry) -> list[str]:
@@ -312,4 +315,4 @@ def registry_scopes(registry: Registry) -> list[str]:
     items: list[Any] = [*registry.tools(), *registry.resources(), *registry.resource_templates(), *registry.prompts()]
     # A provider with one scope for everything it offers (a gateway upstream) needs it before it has listed anything.
     declared = [scope for p in registry.providers if isinstance(scope := getattr(p, "scope", None), str)]
-    return ordered([*(item.scope for item in items), *declared]) or [PLUGINS]
+    return ordered([name for scope in (*(item.scope for item in items), *declared) for name in scope.split()]) or [PLUGINS]

@@ -13,6 +13,7 @@ from vpsmcp.access import Gate, OpenGate
 from vpsmcp.audit.log import AuditLog
 from vpsmcp.config.check import auth_listen_problem
 from vpsmcp.errors import ConfigError, StateError
+from vpsmcp.fleet.node import providers as fleet_nodes
 from vpsmcp.gateway import status as upstream_status
 from vpsmcp.gateway.gateway import Gateway
 from vpsmcp.logs import log
@@ -52,7 +53,8 @@ def create_app(runtime: Runtime, providers: list[Provider] | None = None) -> Qua
     if providers is None:
         plugins = load_plugins(config.plugins.modules, config.plugins.paths, runtime.config_source)
         providers = [builtin_provider(config.tools, runtime.state.path), *(p.provider for p in plugins)]
-    gateway = Gateway(config.upstreams, runtime.env, runtime.own_dir / upstream_status.FILE_NAME)
+    gateway = Gateway(config.upstreams, runtime.env, runtime.own_dir / upstream_status.FILE_NAME,
+                      nodes=fleet_nodes(runtime.state.path))
     registry = Registry([*providers, *gateway.providers])
     gateway.clashes = lambda: registry.clashes
     for clash in registry.clashes:

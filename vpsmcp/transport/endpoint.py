@@ -20,6 +20,7 @@ from vpsmcp.errors import TransportError
 from vpsmcp.protocol.caller import Caller
 from vpsmcp.protocol.dispatch import Dispatcher
 from vpsmcp.protocol.jsonrpc import INVALID_REQUEST, Request
+from vpsmcp.protocol.registry import allowed
 from vpsmcp.transport.era import Decision
 from vpsmcp.transport.guard import Guard
 from vpsmcp.transport.sessions import SessionStore
@@ -116,7 +117,7 @@ class Endpoint:
             return
         for request in requests:
             scope = self.dispatcher.required_scope(request)
-            if scope is not None and scope not in principal.scopes:
+            if scope is not None and not allowed(scope, principal.scopes):
                 refusal = self.gate.refuse_scope(principal, scope, resource)
                 self.observer.refused(refusal)
                 raise refusal
