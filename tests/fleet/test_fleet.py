@@ -12,17 +12,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
+import httpx2
+import mcp.types as types
 import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import OAuthClientMetadata
+from pydantic import AnyUrl
 
-from tests.helpers.fleet_support import Machine, fleet_login
+from tests.helpers.fleet_support import PLUGIN, SDK_PLUGIN, Machine, fleet_login
 from tests.helpers.oauth_flow import grant
 from tests.helpers.oauth_server import call_tool, challenge
-from tests.helpers.sdk_oauth import Login, Owner, call_with_login
+from tests.helpers.sdk_oauth import REDIRECT_URI, Login, Owner, call_with_login
 
 WAIT = 45.0  # seconds the hub may take to come back to a node (its backoff tops out at 30 s)
 
@@ -39,7 +47,7 @@ class Fleet:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("fleet")
     web1 = Machine(base / "web1", "web1-owner-password").prepare().start()
-    web2 = Machine(base / "web2", "web2-owner-password").prepare().start()
+    web2 = Machine(base / "web2", "web2-owner-password").prepare(plugins=(PLUGIN, SDK_PLUGIN)).start()
     hub = Machine(base / "hub", "hub-owner-password").prepare()
     try:
         for name, node in (("web1", web1), ("web2", web2)):
@@ -117,6 +125,68 @@ def test_a_client_granted_one_node_cannot_call_the_others_tools(fleet: Fleet) ->
         assert asked["error"] == "insufficient_scope"
         assert missing in asked["scope"].split()
         assert refused.json()["error"]["data"]["requiredScope"].split()[0] == tool.split("_")[0].replace("web", "fleet:web")
+
+
+@dataclass
+class Heard:
+    progress: list[tuple[float, float | None, str | None]] = field(default_factory=list)
+    logs: list[Any] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
+
+
+def call_heard(fleet: Fleet, mode: str, tool: str, arguments: dict[str, Any], heard: Heard) -> tuple[str | None, list[str]]:
+    """An SDK session to the hub (logged in as before) with progress, log and elicitation callbacks."""
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        heard.progress.append((progress, total, message))
+
+    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+        heard.logs.append(params.data)
+
+    async def on_elicit(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        heard.asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+    async def conversation() -> tuple[str | None, list[str]]:
+        url = fleet.hub.url + "/mcp"
+        provider = OAuthClientProvider(url, OAuthClientMetadata(redirect_uris=[AnyUrl(REDIRECT_URI)]),
+                                       fleet.login.storage, redirect_handler=fleet.login.owner.redirect_handler,
+                                       callback_handler=fleet.login.owner.callback_handler)
+        with anyio.fail_after(60):
+            async with httpx2.AsyncClient(auth=provider, timeout=60) as http:
+                async with Client(streamable_http_client(url, http_client=http), mode=mode, log_level="debug",
+                                  logging_callback=on_log, elicitation_callback=on_elicit) as client:
+                    result = await client.call_tool(tool, arguments, progress_callback=on_progress)
+                    return client.protocol_version, [getattr(b, "text", "") for b in result.content]
+
+    return anyio.run(conversation)
+
+
+@pytest.mark.parametrize(("mode", "version"), [("auto", "2026-07-28"), ("legacy", "2025-11-25")])
+def test_progress_logs_and_questions_carry_through_the_hub(fleet: Fleet, mode: str, version: str) -> None:
+    heard = Heard()
+    assert call_heard(fleet, mode, "web2_count_slowly", {"steps": 3}, heard) == (version, ["counted to 3"])
+    assert heard.progress == [(1, 3, "step 1 of 3"), (2, 3, "step 2 of 3"), (3, 3, "step 3 of 3")]
+    assert {"step": 1, "of": 3} in heard.logs
+    asked = Heard()
+    assert call_heard(fleet, mode, "web2_greet_person", {}, asked) == (version, ["hello Ada"])
+    assert asked.asked == ["What is your name?"]
+
+
+def test_a_caller_that_leaves_cancels_the_call_on_the_node(fleet: Fleet) -> None:
+    with httpx.Client(timeout=10) as http:
+        _, tokens = grant(http, fleet.hub.url, fleet.hub.password)
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "web2_count_slowly", "arguments": {"steps": 20}, "_meta": {
+            "progressToken": "p", "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}}}
+    headers = {"authorization": f"Bearer {tokens['access_token']}", "mcp-protocol-version": "2026-07-28",
+               "mcp-method": "tools/call", "mcp-name": "web2_count_slowly", "accept": "application/json, text/event-stream"}
+    with httpx.stream("POST", fleet.hub.url + "/mcp", json=body, headers=headers, timeout=10) as response:
+        next(line for line in response.iter_lines() if "notifications/progress" in line)
+    cancelled = until(lambda: [r for r in audit(fleet.web2) if r["tool"] == "count_slowly"
+                               and r["arguments"] == {"steps": 20}], 10)
+    assert cancelled and cancelled[-1]["status"] == "cancelled", cancelled
 
 
 def test_each_side_audits_the_call_the_hub_naming_the_node_the_node_the_hubs_caller(fleet: Fleet) -> None:

@@ -24,6 +24,7 @@ from tests.helpers.oauth_flow import consent_form, set_password
 from tests.helpers.support import ROOT, ServerProcess, clean_env
 
 PLUGIN = ROOT / "tests" / "plugins" / "scoped_plugin.py"
+SDK_PLUGIN = ROOT / "tests" / "plugins" / "sdk_plugin.py"  # progress, logging, elicitation
 
 
 def free_port() -> int:
@@ -53,13 +54,13 @@ class Machine:
     def config(self) -> Path:
         return self.tmp / "vpsmcp.toml"
 
-    def prepare(self, extra: str = "") -> Machine:
+    def prepare(self, extra: str = "", plugins: tuple[Path, ...] = (PLUGIN,)) -> Machine:
         files = self.tmp / "files"
         files.mkdir(parents=True, exist_ok=True)
         (files / "motd.txt").write_text(f"hello from {self.tmp.name}\n")
         self.config.write_text(
             f"[server]\npublic_url = {json.dumps(self.url)}\n"
-            f"[plugins]\nmodules = [{json.dumps(str(PLUGIN))}]\n"
+            f"[plugins]\nmodules = {json.dumps([str(p) for p in plugins])}\n"
             f"[tools]\nroots = [{json.dumps(str(files))}]\n"
             "[auth]\ntrusted_proxies = [\"127.0.0.1\"]\nregistrations_per_address = 100000\n"
             f"registrations_overall = 100000\n{extra}"
