@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -27,11 +27,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
-from tests.helpers.fleet_support import PLUGIN, SDK_PLUGIN, Machine, fleet_login
+from tests.helpers.fleet_support import NODE_PLUGIN, PLUGIN, SDK_PLUGIN, Machine, fleet_login
 from tests.helpers.oauth_flow import grant
 from tests.helpers.oauth_server import call_tool, challenge
 from tests.helpers.sdk_oauth import REDIRECT_URI, Login, Owner, call_with_login
 
+T = TypeVar("T")
 WAIT = 45.0  # seconds the hub may take to come back to a node (its backoff tops out at 30 s)
 
 
@@ -46,7 +47,7 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("fleet")
-    web1 = Machine(base / "web1", "web1-owner-password").prepare().start()
+    web1 = Machine(base / "web1", "web1-owner-password").prepare(plugins=(PLUGIN, NODE_PLUGIN)).start()
     web2 = Machine(base / "web2", "web2-owner-password").prepare(plugins=(PLUGIN, SDK_PLUGIN)).start()
     hub = Machine(base / "hub", "hub-owner-password").prepare()
     try:
@@ -134,8 +135,24 @@ class Heard:
     asked: list[str] = field(default_factory=list)
 
 
+def with_client(fleet: Fleet, work: Callable[[Client], Awaitable[T]], mode: str = "auto", **callbacks: Any) -> T:
+    """An SDK session to the hub (logged in as before), ``callbacks`` given to its ``Client``."""
+
+    async def conversation() -> T:
+        url = fleet.hub.url + "/mcp"
+        provider = OAuthClientProvider(url, OAuthClientMetadata(redirect_uris=[AnyUrl(REDIRECT_URI)]),
+                                       fleet.login.storage, redirect_handler=fleet.login.owner.redirect_handler,
+                                       callback_handler=fleet.login.owner.callback_handler)
+        with anyio.fail_after(60):
+            async with httpx2.AsyncClient(auth=provider, timeout=60) as http:
+                async with Client(streamable_http_client(url, http_client=http), mode=mode, **callbacks) as client:
+                    return await work(client)
+
+    return anyio.run(conversation)
+
+
 def call_heard(fleet: Fleet, mode: str, tool: str, arguments: dict[str, Any], heard: Heard) -> tuple[str | None, list[str]]:
-    """An SDK session to the hub (logged in as before) with progress, log and elicitation callbacks."""
+    """A call through the hub with progress, log and elicitation callbacks that remember what they heard."""
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         heard.progress.append((progress, total, message))
@@ -147,19 +164,11 @@ def call_heard(fleet: Fleet, mode: str, tool: str, arguments: dict[str, Any], he
         heard.asked.append(params.message)
         return types.ElicitResult(action="accept", content={"name": "Ada"})
 
-    async def conversation() -> tuple[str | None, list[str]]:
-        url = fleet.hub.url + "/mcp"
-        provider = OAuthClientProvider(url, OAuthClientMetadata(redirect_uris=[AnyUrl(REDIRECT_URI)]),
-                                       fleet.login.storage, redirect_handler=fleet.login.owner.redirect_handler,
-                                       callback_handler=fleet.login.owner.callback_handler)
-        with anyio.fail_after(60):
-            async with httpx2.AsyncClient(auth=provider, timeout=60) as http:
-                async with Client(streamable_http_client(url, http_client=http), mode=mode, log_level="debug",
-                                  logging_callback=on_log, elicitation_callback=on_elicit) as client:
-                    result = await client.call_tool(tool, arguments, progress_callback=on_progress)
-                    return client.protocol_version, [getattr(b, "text", "") for b in result.content]
+    async def work(client: Client) -> tuple[str | None, list[str]]:
+        result = await client.call_tool(tool, arguments, progress_callback=on_progress)
+        return client.protocol_version, [getattr(b, "text", "") for b in result.content]
 
-    return anyio.run(conversation)
+    return with_client(fleet, work, mode, log_level="debug", logging_callback=on_log, elicitation_callback=on_elicit)
 
 
 @pytest.mark.parametrize(("mode", "version"), [("auto", "2026-07-28"), ("legacy", "2025-11-25")])
@@ -171,6 +180,26 @@ def test_progress_logs_and_questions_carry_through_the_hub(fleet: Fleet, mode: s
     asked = Heard()
     assert call_heard(fleet, mode, "web2_greet_person", {}, asked) == (version, ["hello Ada"])
     assert asked.asked == ["What is your name?"]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_a_nodes_resources_and_prompts_appear_on_the_hub_under_its_name(fleet: Fleet, mode: str) -> None:
+    async def work(client: Client) -> dict[str, Any]:
+        resources = {str(r.uri): r for r in (await client.list_resources()).resources}
+        templates = {t.uri_template: t for t in (await client.list_resource_templates()).resource_templates}
+        read = await client.read_resource("web1+notes://motd")
+        fact = await client.read_resource("web1+notes://host/disk")
+        prompt = await client.get_prompt("web1_health", {"focus": "disk"})
+        return {"resources": resources, "templates": templates, "read": read, "fact": fact, "prompt": prompt}
+
+    seen = with_client(fleet, work, mode)
+    assert seen["resources"]["web1+notes://motd"].description.startswith("On the host web1 (")
+    assert "web1+notes://host/{key}" in seen["templates"]
+    assert not any(uri.startswith("web2+notes://") for uri in seen["resources"])
+    assert seen["read"].contents[0].text == "today: maintenance at noon"
+    assert str(seen["read"].contents[0].uri) == "notes://motd"  # the node's answer, as the node gave it
+    assert seen["fact"].contents[0].text == "fact disk"
+    assert seen["prompt"].messages[0].content.text == "How is the host's disk?"
 
 
 def test_a_caller_that_leaves_cancels_the_call_on_the_node(fleet: Fleet) -> None:

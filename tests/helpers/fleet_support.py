@@ -25,6 +25,7 @@ from tests.helpers.support import ROOT, ServerProcess, clean_env
 
 PLUGIN = ROOT / "tests" / "plugins" / "scoped_plugin.py"
 SDK_PLUGIN = ROOT / "tests" / "plugins" / "sdk_plugin.py"  # progress, logging, elicitation
+NODE_PLUGIN = ROOT / "tests" / "plugins" / "node_plugin.py"  # a resource, a template, a prompt
 
 
 def free_port() -> int:
@@ -89,19 +90,21 @@ class Machine:
         return dict(json.loads((self.state / "fleet.json").read_text())["nodes"])
 
 
-def approve(authorize_url: str, password: str, scopes: list[str] | None = None) -> None:
-    """The node's owner in the browser: open the URL, type the password, allow (``scopes``, default all)."""
+def approve(authorize_url: str, password: str, scopes: list[str] | None = None, decision: str = "allow") -> None:
+    """The node's owner in the browser: open the URL, type the password, allow (``scopes``, default all)
+    or deny."""
     with httpx.Client(timeout=10) as http:
         page = http.get(authorize_url)
         assert page.status_code == 200, page.text
         offered = re.findall(r'name="scope" value="([^"]+)"', page.text)
         answer = http.post(authorize_url.split("?")[0], data={
-            **consent_form(page), "password": password, "decision": "allow", "scope": scopes or offered})
+            **consent_form(page), "password": password, "decision": decision, "scope": scopes or offered})
         assert answer.status_code == 302, answer.text
         assert http.get(answer.headers["location"]).status_code == 200  # the hub's loopback listener
 
 
-def fleet_login(hub: Machine, node: Machine, *args: str, scopes: list[str] | None = None) -> tuple[int, str, str]:
+def fleet_login(hub: Machine, node: Machine, *args: str, scopes: list[str] | None = None,
+                decision: str = "allow") -> tuple[int, str, str]:
     """``vpsmcp fleet add|login …`` on the hub, the test approving as ``node``'s owner."""
     argv = [sys.executable, "-m", "vpsmcp", "fleet", *args, "--no-browser", "--login-timeout", "30",
             "--config", str(hub.config), "--state-dir", str(hub.state)]
@@ -112,7 +115,7 @@ def fleet_login(hub: Machine, node: Machine, *args: str, scopes: list[str] | Non
     for line in child.stderr:
         seen.append(line)
         if "/authorize?" in line:
-            approve(line.strip(), node.password, scopes)
+            approve(line.strip(), node.password, scopes, decision)
             break
     out, err = child.communicate(timeout=60)
     return child.returncode, out, "".join(seen) + err

@@ -76,6 +76,21 @@ async def summarize(ctx: Context, topic: str, tone: str = "plain") -> list[dict[
     return [{"role": "user", "content": {"type": "text", "text": f"{tone}: {topic}"}}]
 
 
+@plugin.resource("test://plain")
+async def plain(ctx: Context, uri: str) -> str:
+    return "just text"
+
+
+@plugin.resource("test://bytes")
+async def raw(ctx: Context, uri: str) -> bytes:
+    return b"\x00\x01"
+
+
+@plugin.prompt()
+async def ask_plainly(ctx: Context, topic: str) -> str:
+    return f"Tell me about {topic}"
+
+
 class Peer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any]]] = []
@@ -255,12 +270,20 @@ def test_missing_client_capability_is_error_32021() -> None:
     assert info.value.data == {"requiredCapabilities": {"sampling": {}}}
 
 
+def test_a_reader_returning_text_or_bytes_and_a_prompt_returning_text_are_valid_mcp() -> None:
+    d = dispatcher()
+    assert call(d, "resources/read", {"uri": "test://plain"})["contents"] == [{"uri": "test://plain", "text": "just text"}]
+    assert call(d, "resources/read", {"uri": "test://bytes"})["contents"] == [{"uri": "test://bytes", "blob": "AAE="}]
+    assert call(d, "prompts/get", {"name": "ask_plainly", "arguments": {"topic": "disks"}})["messages"] == [
+        {"role": "user", "content": {"type": "text", "text": "Tell me about disks"}}]
+
+
 def test_resources_read_static_and_template() -> None:
     d = dispatcher()
     assert call(d, "resources/read", {"uri": "test://static"})["contents"][0]["text"] == "static text"
     assert call(d, "resources/read", {"uri": "test://item/42"})["contents"][0]["text"] == "item 42"
     templates = call(d, "resources/templates/list")["resourceTemplates"]
-    assert templates == [{"uriTemplate": "test://item/{id}", "name": "item"}]
+    assert templates == [{"uriTemplate": "test://item/{id}", "name": "item", "_meta": {"io.vpsmcp/scope": "mcp:read"}}]
 
 
 @pytest.mark.parametrize(("era", "code"), [(Era.HANDSHAKE, RESOURCE_NOT_FOUND), (Era.STATELESS, INVALID_PARAMS)])

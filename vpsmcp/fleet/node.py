@@ -6,7 +6,8 @@ down) with three differences:
 
 - the hub's own token goes with each request (``credentials.NodeCredential``),
   never the caller's (MCP authorization, "Token Passthrough");
-- names carry ``NAME_`` (``web1_status``), descriptions say the host, and an
+- names carry ``NAME_`` (``web1_status``), resource URIs ``NAME+`` (``web1+file:///etc/hosts``,
+  still a URI: the scheme ``web1+file``), descriptions say the host, and an
   entry needs ``fleet:NAME`` *and* the scope the node says it needs in its
   ``_meta`` (``io.vpsmcp/scope``): a client granted ``fleet:web1 vps:read``
   gets web1's read tools only. An entry that names no scope (a node too old
@@ -48,6 +49,12 @@ class NodeProvider(UpstreamProvider):
         named = meta.get(scopes.SCOPE_KEY) if isinstance(meta, dict) else None
         needed = named.split() if isinstance(named, str) and named.strip() else [UNKNOWN_SCOPE]
         return " ".join([self.scope, *(s for s in needed if s != self.scope)])
+
+    def uri_of(self, uri: str) -> str:
+        return f"{self.name}+{uri}"
+
+    def upstream_uri(self, uri: str) -> str:
+        return uri.removeprefix(f"{self.name}+")
 
     def description_of(self, text: str) -> str:
         return f"On the host {self.name} ({self.url}): {text}" if text else f"On the host {self.name} ({self.url})."

@@ -10,7 +10,9 @@ status page or ``vpsmcp fleet``).
 Everyone who changes it — ``vpsmcp fleet`` and every instance of the server,
 renewing tokens — does so under ``fleet.lock`` (``flock``), reading the file
 again inside the lock: a refresh token rotates once, whoever renews it first,
-and the others find the new one.
+and the others find the new one. Run as root (``vpsmcp fleet add`` on an
+installed hub), both files are given the state directory's owner, so the
+service's user still reads them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from vpsmcp.atomic import write_atomic
+from vpsmcp.atomic import write_atomic_at
 from vpsmcp.errors import FleetError, StateError
 
 FILE_NAME = "fleet.json"
@@ -90,10 +92,13 @@ class Fleet:
         """The nodes under the lock; what the block leaves in the dict is written back atomically
         (only if it changed, and not at all if the block raised)."""
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StateError(f"cannot open {self.lock_path}: {exc.strerror or exc}") from None
         try:
+            owner = self._owner()
+            if owner is not None:
+                os.fchown(fd, *owner)
             fcntl.flock(fd, fcntl.LOCK_EX)
             nodes = self.read()
             before = dict(nodes)
@@ -106,9 +111,21 @@ class Fleet:
     def _write(self, nodes: dict[str, Node]) -> None:
         document = {"version": 1, "nodes": {name: dataclasses.asdict(node) for name, node in sorted(nodes.items())}}
         try:
-            write_atomic(self.path, json.dumps(document, indent=1).encode() + b"\n")
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                write_atomic_at(directory, self.path.name, json.dumps(document, indent=1).encode() + b"\n",
+                                owner=self._owner())
+            finally:
+                os.close(directory)
         except OSError as exc:
             raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    def _owner(self) -> tuple[int, int] | None:
+        """(uid, gid) of the state directory when root writes into someone else's, else ``None``."""
+        if os.geteuid() != 0:
+            return None
+        info = self.path.parent.stat()
+        return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
 
 
 def _parse(path: Path, text: str) -> dict[str, Node]:

@@ -76,7 +76,7 @@ class UpstreamProvider:
     def might_offer(self, kind: Kind, name: str) -> bool:
         """Whether ``name`` could be this upstream's once it has listed (tool and prompt names carry its prefix)."""
         if kind in ("resource", "template"):
-            return True
+            return self.uri_of("") == "" or name.startswith(self.uri_of(""))
         if not name.startswith(self.prefix):
             return False
         return kind != "tool" or self.offers(name[len(self.prefix):])
@@ -126,6 +126,14 @@ class UpstreamProvider:
         """The scope an entry of the upstream's lists needs here: the upstream's, for everything."""
         return self.scope
 
+    def uri_of(self, uri: str) -> str:
+        """A resource URI (or template) as offered here: the upstream's own (it names something outside)."""
+        return uri
+
+    def upstream_uri(self, uri: str) -> str:
+        """The upstream's URI for one offered here (``uri_of`` undone)."""
+        return uri
+
     def description_of(self, text: str) -> str:
         """An entry's description as offered here."""
         return text
@@ -148,7 +156,8 @@ class UpstreamProvider:
         uri, name = entry.get("uri"), entry.get("name")
         if not isinstance(uri, str):
             return None
-        return Resource(uri, _text(name) or uri, self._read, self.description_of(_text(entry.get("description"))),
+        return Resource(self.uri_of(uri), _text(name) or uri, self._read,
+                        self.description_of(_text(entry.get("description"))),
                         _str_or_none(entry.get("mimeType")), self.scope_of(entry))
 
     def _template(self, entry: dict[str, Any]) -> ResourceTemplate | None:
@@ -156,12 +165,12 @@ class UpstreamProvider:
         if not isinstance(template, str):
             return None
         complete = self._completer({"type": "ref/resource", "uri": template})
-        return ResourceTemplate(template, _text(name) or template, self._read,
+        return ResourceTemplate(self.uri_of(template), _text(name) or template, self._read,
                                 self.description_of(_text(entry.get("description"))),
                                 _str_or_none(entry.get("mimeType")), self.scope_of(entry), complete)
 
     async def _read(self, ctx: Context, uri: str, variables: dict[str, str]) -> Any:
-        result = await self._ask(ctx, "resources/read", {"uri": uri})
+        result = await self._ask(ctx, "resources/read", {"uri": self.upstream_uri(uri)})
         contents = result.get("contents")
         return contents if isinstance(contents, list) else []
 

@@ -325,7 +325,17 @@ async def _resources_read(d: Dispatcher, request: Request, ctx: Context, session
         raise JsonRpcError(code, _unknown("resource", uri, unready, ctx, "Resource not found"), data={"uri": uri})
     resource, variables = found
     contents = await _asking(d, request, ctx, f"resources/read:{uri}", lambda: resource.read(ctx, str(uri), variables))
-    return {"contents": contents if isinstance(contents, list) else [contents]}
+    return {"contents": _contents(str(uri), contents)}
+
+
+def _contents(uri: str, read: Any) -> list[Any]:
+    """What a reader returned as ``contents``: a list as it is, one item in a list; text (a ``str``)
+    and bytes (a ``blob``) as a resource's contents at ``uri``."""
+    if isinstance(read, str):
+        return [{"uri": uri, "text": read}]
+    if isinstance(read, bytes):
+        return [{"uri": uri, "blob": base64.b64encode(read).decode()}]
+    return read if isinstance(read, list) else [read]
 
 
 async def _subscribe(d: Dispatcher, request: Request, ctx: Context, session: Session | None) -> dict[str, Any]:
@@ -354,6 +364,8 @@ async def _prompts_get(d: Dispatcher, request: Request, ctx: Context, session: S
     if missing:
         raise JsonRpcError(INVALID_PARAMS, f"Missing required arguments: {', '.join(missing)}")
     rendered = await _asking(d, request, ctx, f"prompts/get:{prompt.name}", lambda: prompt.render(ctx, arguments))
+    if isinstance(rendered, str):  # one message from the user
+        return {"messages": [{"role": "user", "content": {"type": "text", "text": rendered}}]}
     return rendered if isinstance(rendered, dict) else {"messages": rendered}
 
 

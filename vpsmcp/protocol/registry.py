@@ -307,7 +307,9 @@ def allowed(scope: str, granted: Mapping[str, object] | frozenset[str] | None) -
     ``None`` means no authorization is in force (no-auth mode): everything is allowed. A scope
     with spaces (a fleet node's ``fleet:web1 vps:read``) needs each of its names.
     """
-    return granted is None or scope in granted or (" " in scope and all(s in granted for s in scope.split()))
+    if granted is None:
+        return True
+    return all(s in granted for s in scope.split()) if " " in scope else scope in granted
 
 
 def registry_scopes(registry: Registry) -> list[str]:
