@@ -30,6 +30,7 @@ class NodeCredential:
     def __init__(self, fleet: Fleet, name: str) -> None:
         self.fleet = fleet
         self.name = name
+        self.fix = f"log the hub in again (vpsmcp fleet login {name})"
         self._token = ""
         self._expires_at = 0.0
         self._lifetime = 0.0

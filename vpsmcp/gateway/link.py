@@ -30,7 +30,10 @@ class Wire:
 
 class Credential(Protocol):
     """A bearer token an upstream issued to vpsmcp itself (a fleet node's grant to its hub), never a
-    client's. Both calls raise ``UpstreamError`` saying what the owner must do when none can be had."""
+    client's. Both calls raise ``UpstreamError`` saying what the owner must do when none can be had;
+    ``fix`` says it for an upstream that refuses even a renewed token."""
+
+    fix: str
 
     async def header(self) -> str:
         """The ``Authorization`` value to send now (renewed before it expires)."""

@@ -81,8 +81,9 @@ class StreamableLink:
             response = await self._post(body, await self._authorization(refused=authorization))
             if response.status == 401:
                 await self._finish(response)
-                self._lose("refused the hub's token right after it was renewed (HTTP 401)")
-                raise UpstreamError(self.name, "refused the hub's token right after it was renewed (HTTP 401)")
+                problem = f"refused the hub's token right after it was renewed (HTTP 401): {self.credential.fix}"
+                self._lose(problem)
+                raise UpstreamError(self.name, problem)
         if isinstance(message, Request) and message.method == "initialize":
             self.session_id = response.headers.get("mcp-session-id") or None
         if response.status in (200, 202) and related is not None:
