@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.doctor_servers import Behaviour, FakeMcpServer
 from tests.helpers.fleet_support import Machine, fleet_login, free_port
 from tests.helpers.oauth_flow import grant
 from tests.helpers.oauth_server import call_tool
@@ -127,3 +128,9 @@ def test_root_adding_a_node_to_an_installed_hub_leaves_the_file_to_the_services_
     for name in ("fleet.json", "fleet.lock"):
         info = (hub.state / name).stat()
         assert (info.st_uid, info.st_gid) == service and info.st_mode & 0o777 == 0o600, name
+
+
+def test_a_node_whose_metadata_names_another_resource_is_refused(hub: Machine) -> None:
+    with FakeMcpServer(Behaviour(prm_resource="https://elsewhere.example/mcp")) as fake:
+        said = refused(hub, "add", "moved", fake.base + "/mcp", "--no-browser")
+    assert "describes the resource 'https://elsewhere.example/mcp', not one at" in said

@@ -29,6 +29,7 @@ class Behaviour:
     prm_issuer_suffix: str = ""  # appended to authorization_servers[0] (e.g. "/")
     hang_discover: bool = False  # server/discover is never answered
     redirect: bool = False  # /mcp redirects to /mcp/ (307), as some frameworks do
+    prm_resource: str = ""  # the resource its metadata names instead of its own /mcp
 
 
 class FakeMcpServer:
@@ -55,7 +56,7 @@ class FakeMcpServer:
         self.thread.join(5)
 
     def prm(self) -> dict[str, Any]:
-        return {"resource": self.base + "/mcp", "authorization_servers": [self.base + self.behaviour.prm_issuer_suffix],
+        return {"resource": self.behaviour.prm_resource or self.base + "/mcp", "authorization_servers": [self.base + self.behaviour.prm_issuer_suffix],
                 "scopes_supported": ["read"]}
 
     def as_metadata(self) -> dict[str, Any]:

@@ -66,7 +66,18 @@ def discover(mcp_url: str, context: ssl.SSLContext | None = None) -> Discovery:
         if not isinstance(metadata.get(key), str):
             raise Unreachable(f"{well_known} has no {key}")
     scopes = resource.get("scopes_supported") or metadata.get("scopes_supported") or []
-    return Discovery(str(resource.get("resource") or mcp_url), metadata, tuple(s for s in scopes if isinstance(s, str)))
+    identifier = resource.get("resource")
+    if not isinstance(identifier, str) or _origin(identifier) != _origin(mcp_url):
+        # RFC 9728 §3.3: the metadata is for the resource at this URL; a token for another would not be the node's
+        scheme, host, port = _origin(mcp_url)
+        raise Unreachable(f"{found.group(1)} describes the resource {identifier!r}, not one at {scheme}://{host}:{port}: "
+                          "is server.public_url on the node this URL?")
+    return Discovery(identifier, metadata, tuple(s for s in scopes if isinstance(s, str)))
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def register(endpoint: str, metadata: dict[str, Any], context: ssl.SSLContext | None = None) -> dict[str, Any]:
