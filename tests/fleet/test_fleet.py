@@ -291,6 +291,7 @@ def test_no_token_of_the_hub_appears_in_logs_traces_or_the_status_page(fleet: Fl
     assert "web1" in seen["status page"]
     seen["fleet list"] = fleet.hub.cli("fleet", "list").stdout + fleet.hub.cli("fleet", "list", "--json").stdout
     seen["upstreams"] = fleet.hub.cli("upstreams").stdout
+    assert "web1" in seen["upstreams"] and "web2" in seen["upstreams"]  # the nodes are the hub's upstreams too
     process = fleet.hub.process
     assert process is not None
     fleet.hub.stop()  # everything it logs and traces is written by the time it has stopped

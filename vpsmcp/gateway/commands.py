@@ -53,14 +53,19 @@ def add_commands(sub: Any) -> None:
 def _upstreams(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     import asyncio  # here: asyncio costs 15 ms at start, and most commands never run a loop
 
+    from vpsmcp.fleet.nodes import Fleet  # the fleet's nodes are upstreams of the running server too
+
     config, state = open_state(args, env)
-    names = list(config.upstreams)
+    names = [*config.upstreams, *Fleet(state.path).read()]
     if not names:
         print("no upstreams configured (add [upstreams.NAME] tables to the config)")
         return 0
     if args.check:
+        if not config.upstreams:
+            print("no upstreams configured; the fleet's nodes are checked by vpsmcp doctor --fleet")
+            return 0
         setup_logging("text", "warning")
-        _print_status(asyncio.run(_check(config, env)), "", names, args.json)
+        _print_status(asyncio.run(_check(config, env)), "", list(config.upstreams), args.json)
         return 0
     instances = own_dirs(state, args.instance, status.FILE_NAME)
     for name, own in instances:
