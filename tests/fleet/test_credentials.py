@@ -4,13 +4,20 @@ node that says no leaves the hub logged out with the command that fixes it."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import os
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.helpers.fleet_support import Machine, fleet_login
+from tests.helpers.oauth_flow import consent_form
 from vpsmcp.errors import UpstreamError
 from vpsmcp.fleet.credentials import fresh
+from vpsmcp.fleet.login import log_in
 from vpsmcp.fleet.nodes import Fleet, Node, expiring
 
 
@@ -56,3 +63,42 @@ def test_a_token_is_renewed_in_the_last_quarter_of_its_life() -> None:
     made = Node("a", "https://a/mcp", "oauth", "x", lifetime=400.0, expires_at=1000.0)
     assert not expiring(made, now=600.0) and not expiring(made, now=899.0) and expiring(made, now=901.0)
     assert not expiring(dataclasses.replace(made, expires_at=0.0), now=10**10)  # a token without an end
+
+
+def test_a_login_finished_by_pasting_the_address_the_browser_ended_on(node: Machine) -> None:
+    """The browser is on another machine: its redirect to the hub's 127.0.0.1 never loads, so the
+    owner pastes the address into the terminal instead (the listener is never reached)."""
+    read_end, write_end = os.pipe()
+    pasted, typing = os.fdopen(read_end, "r"), os.fdopen(write_end, "w")
+    printed: list[str] = []
+
+    class Terminal(io.StringIO):
+        def write(self, text: str) -> int:
+            printed.append(text)
+            return len(text)
+
+    with ThreadPoolExecutor(1) as pool:
+        login = pool.submit(log_in, "web1", node.url + "/mcp", Terminal(), False, 30, pasted)
+        address = until_printed(printed, "/authorize?")
+        with httpx.Client(timeout=10) as http:
+            page = http.get(address)
+            offered = re.findall(r'name="scope" value="([^"]+)"', page.text)
+            answer = http.post(address.split("?")[0], data={**consent_form(page), "password": node.password,
+                                                             "decision": "allow", "scope": offered})
+        assert answer.status_code == 302
+        typing.write("  " + answer.headers["location"] + "\n")  # as pasted, with the terminal's stray spaces
+        typing.flush()
+        got = login.result(timeout=30)
+    typing.close()
+    pasted.close()
+    assert got.kind == "oauth" and got.access_token and got.refresh_token and "vps:read" in got.scope.split()
+
+
+def until_printed(printed: list[str], needle: str) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for line in "".join(printed).splitlines():
+            if needle in line:
+                return line.strip()
+        time.sleep(0.05)
+    raise AssertionError(f"never printed {needle!r}: {printed}")

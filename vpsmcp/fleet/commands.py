@@ -10,7 +10,6 @@ revokes the hub's grant at the node and forgets it. No command prints a token.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vpsmcp.cli_common import add_state_flags, open_state, own_dirs
+from vpsmcp.config.check import is_loopback
 from vpsmcp.errors import FleetError
 from vpsmcp.fleet import oauth
 from vpsmcp.fleet.nodes import Fleet, Node, as_record, check_name
@@ -84,10 +84,10 @@ def _credential(node: Node) -> str:
     if node.kind == "token":
         return "personal access token"
     left = node.expires_at - time.time()
-    return f"logged in (scopes {node.scope or '-'}; token renewed {_ago(node.renewed_at)}, {left:.0f} s left)"
+    return f"logged in (scopes {node.scope or '-'}; token renewed {_stamp(node.renewed_at)}, {left:.0f} s left)"
 
 
-def _ago(when: float) -> str:
+def _stamp(when: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if when else "never"
 
 
@@ -175,15 +175,6 @@ def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FleetError(f"{url!r} is not an http(s) URL of a node's MCP endpoint (https://node.example/mcp)")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise FleetError(f"{url}: the hub's token would cross the network in the clear; use the node's https URL")
     return url if parts.path not in ("", "/") else url.rstrip("/") + "/mcp"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from vpsmcp.errors import UpstreamError
 from vpsmcp.fleet import oauth
@@ -31,24 +30,21 @@ class NodeCredential:
         self.fleet = fleet
         self.name = name
         self.fix = f"log the hub in again (vpsmcp fleet login {name})"
-        self._token = ""
-        self._expires_at = 0.0
-        self._lifetime = 0.0
+        self._node: Node | None = None  # as last read or renewed; its access token is the one sent
         self._lock = asyncio.Lock()
 
     async def header(self) -> str:
-        if self._token and not self._expiring():
-            return "Bearer " + self._token
-        async with self._lock:
-            if not self._token or self._expiring():
-                self._take(await asyncio.to_thread(fresh, self.fleet, self.name, None))
-        return "Bearer " + self._token
+        if self._node is None or expiring(self._node):
+            async with self._lock:
+                if self._node is None or expiring(self._node):
+                    self._node = await asyncio.to_thread(fresh, self.fleet, self.name, None)
+        return "Bearer " + self._node.access_token
 
     async def renew(self, refused: str) -> str:
         async with self._lock:
-            if "Bearer " + self._token == refused:
-                self._take(await asyncio.to_thread(fresh, self.fleet, self.name, refused.removeprefix("Bearer ")))
-        return "Bearer " + self._token
+            if self._node is None or "Bearer " + self._node.access_token == refused:
+                self._node = await asyncio.to_thread(fresh, self.fleet, self.name, refused.removeprefix("Bearer "))
+        return "Bearer " + self._node.access_token
 
     async def keep_fresh(self) -> None:
         """Renew the token before it expires even when nobody calls the node (so its refresh token
@@ -56,13 +52,8 @@ class NodeCredential:
         while True:
             with contextlib.suppress(UpstreamError):  # said to callers (and the status page) by the link
                 await self.header()
-            await asyncio.sleep(min(3600.0, max(5.0, self._lifetime / 8)))
-
-    def _expiring(self) -> bool:
-        return self._expires_at != 0 and self._expires_at - time.time() < max(30.0, self._lifetime / 4)
-
-    def _take(self, node: Node) -> None:
-        self._token, self._expires_at, self._lifetime = node.access_token, node.expires_at, node.lifetime
+            lifetime = self._node.lifetime if self._node is not None else 0.0
+            await asyncio.sleep(min(3600.0, max(5.0, lifetime / 8)))
 
 
 def fresh(fleet: Fleet, name: str, refused: str | None = None) -> Node:
@@ -121,7 +112,3 @@ def with_tokens(node: Node, answer: dict[str, object], now: float | None = None)
                    expires_at=now + lifetime if lifetime else 0.0, renewed_at=now, logged_out="",
                    refresh_token=refresh if isinstance(refresh, str) else node.refresh_token,
                    scope=str(answer.get("scope") or node.scope))
-
-
-def credential(state_dir: Path, name: str) -> NodeCredential:
-    return NodeCredential(Fleet(state_dir), name)

@@ -76,7 +76,7 @@ class UpstreamProvider:
     def might_offer(self, kind: Kind, name: str) -> bool:
         """Whether ``name`` could be this upstream's once it has listed (tool and prompt names carry its prefix)."""
         if kind in ("resource", "template"):
-            return self.uri_of("") == "" or name.startswith(self.uri_of(""))
+            return name.startswith(self.uri_of(""))  # what this provider puts before its URIs (often nothing)
         if not name.startswith(self.prefix):
             return False
         return kind != "tool" or self.offers(name[len(self.prefix):])

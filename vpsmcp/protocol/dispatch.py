@@ -133,18 +133,17 @@ class Dispatcher:
                   duration: float) -> Answered:
         name = request.params.get("name") if request.method in NAMED else None
         name = name if isinstance(name, str) else None
-        known = name is not None and (outcome in (Outcome.OK, Outcome.TOOL_ERROR)  # answered: the registry has it
-                                      or (self.registry.tool(name) if request.method == "tools/call"
-                                          else self.registry.prompt(name)) is not None)
+        served = outcome in (Outcome.OK, Outcome.TOOL_ERROR)  # answered: the registry had it
         if request.method != "tools/call":
+            known = name is not None and (served or self.registry.prompt(name) is not None)
             return Answered(request.method, name, known, request.params.get("arguments"), outcome, code, detail,
                             duration, ctx.client_id, ctx.token_id)
-        tool = self.registry.tool(name) if name is not None else None
+        tool = self.registry.tool(name) if name is not None else None  # one lookup: known, and the fleet node
         meta = request.params.get("_meta")
         behalf = meta.get(ON_BEHALF_KEY) if isinstance(meta, dict) else None
-        return Answered(request.method, name, known, request.params.get("arguments"), outcome, code, detail,
-                        duration, ctx.client_id, ctx.token_id, tool.host if tool is not None else None,
-                        behalf[:MAX_BEHALF] if isinstance(behalf, str) else None)
+        return Answered(request.method, name, name is not None and (served or tool is not None),
+                        request.params.get("arguments"), outcome, code, detail, duration, ctx.client_id, ctx.token_id,
+                        tool.host if tool is not None else None, behalf[:MAX_BEHALF] if isinstance(behalf, str) else None)
 
     def _tell(self, answer: Answered, ran: bool) -> None:
         """Tell every observer; if one cannot record a request that ran, its answer is withheld,
